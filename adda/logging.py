@@ -1,0 +1,36 @@
+"""TensorBoard logging with grouped tags (``loss/``, ``acc/``, ``samples/``, ``hparam/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid
+
+
+class RunLogger:
+    """One TensorBoard event folder per run (``<run>/tb``)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def images(self, tag: str, batch: torch.Tensor, step: int = 0, nrow: int = 8) -> None:
+        """A grid of images in [-1, 1]."""
+        grid = make_grid(batch.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
+        self.writer.add_image(tag, grid, step)
+
+    def hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        """Rows for the HParams dashboard, written into this run's own folder."""
+        clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
+        self.writer.add_hparams(clean, {f"hparam/{k}": v for k, v in metrics.items()}, run_name=".")
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,100 @@
+"""The interface every loss variant implements, and the losses they share.
+
+Convention: a discriminator's logit is positive for "source" and negative for "target".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adda.models import Backbone, Discriminator
+from adda.optim import SCHEDULE_KEYS, StepDecay, build_optimizer
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def domain_loss(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the domain label (source 1, target 0), averaged over both."""
+    logits = torch.cat([source_logits, target_logits])
+    labels = torch.cat([torch.ones_like(source_logits), torch.zeros_like(target_logits)])
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    correct = torch.cat([source_logits > 0, target_logits <= 0])
+    return correct.float().mean()
+
+
+class Method(nn.Module):
+    """One loss variant: owns its networks and optimisers; ``train_step`` consumes one batch.
+
+    Subclasses build ``self.optimizers`` in ``__init__`` with :meth:`optimizer` and call
+    :meth:`start_schedule`; the runner calls :meth:`train_step` ``steps`` times.
+    """
+
+    uses_target = True
+    uses_discriminator = True
+
+    def __init__(
+        self, backbone: Backbone, discriminator: Discriminator | None, optim: Mapping[str, Any], steps: int
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.discriminator = discriminator if self.uses_discriminator else None
+        self.optim_cfg = dict(optim)
+        self.steps = steps
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedule: StepDecay | None = None
+
+    def optimizer(self, *modules: nn.Module, **override: Any) -> torch.optim.Optimizer:
+        params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        return build_optimizer(params, self.optim_cfg, **override)
+
+    def start_schedule(self) -> None:
+        sched = {k: self.optim_cfg[k] for k in SCHEDULE_KEYS if k in self.optim_cfg}
+        self.schedule = StepDecay(self.optimizers.values(), self.steps, **sched)
+
+    def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
+        """Feature taps of ``x`` from the encoder used for ``domain`` (shared unless overridden)."""
+        return self.backbone.encoder(x)
+
+    def classify(self, x: torch.Tensor, domain: str = "source") -> torch.Tensor:
+        return self.backbone.head(self.encode(x, domain)["features"])
+
+    def domain_logits(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        assert self.discriminator is not None
+        return self.discriminator(self.encode(x, domain)[self.discriminator.tap])
+
+    def learning_rate(self) -> float:
+        return next(iter(self.optimizers.values())).param_groups[0]["lr"]
+
+    def train_step(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        """Update on one source batch (labelled) and one target batch (labels unused).
+
+        Returns detached scalar metrics; reading them forces a device sync, so the runner only
+        reads them at logging intervals.
+        """
+        if self.schedule is not None:
+            self.schedule.apply(step)
+        return self.update(source, target, step)
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def optimizer_state(self) -> dict[str, Any]:
+        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+
+    def load_optimizer_state(self, state: Mapping[str, Any]) -> None:
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state[name])
+
+    @staticmethod
+    def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()

@@ -1,0 +1,68 @@
+"""DANN: domain-adversarial training through a gradient reversal layer (Ganin & Lempitsky 2015).
+
+    min_{E, C} max_D   CE(C(E(x_s)), y_s)  -  lambda_p * L_dom(D(E(x)))
+
+one joint update: the reversal layer R_lambda is the identity forward and multiplies the gradient
+by -lambda backward, so D descends L_dom while E ascends it.  lambda_p = 2 / (1 + exp(-10 p)) - 1
+ramps from 0 to 1 over training progress p (their Section 5.2.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.registry import METHODS
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.scale * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """Identity forward; gradient times ``-scale`` backward."""
+    return _ReverseGrad.apply(x, scale)
+
+
+def dann_lambda(progress: float, gamma: float = 10.0) -> float:
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+@METHODS.register("grl")
+class GradientReversal(Method):
+    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, ramp: bool = True, ramp_gamma: float = 10.0) -> None:
+        super().__init__(backbone, discriminator, optim, steps)
+        self.weight, self.ramp, self.ramp_gamma = weight, ramp, ramp_gamma
+        self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)
+        self.start_schedule()
+
+    def lam(self, step: int) -> float:
+        return self.weight * (dann_lambda(step / self.steps, self.ramp_gamma) if self.ramp else 1.0)
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        n = len(xs)
+        logits = self.backbone.head(taps["features"][:n])
+        class_loss = F.cross_entropy(logits, ys)
+        lam = self.lam(step)
+        d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], lam))
+        dom_loss = domain_loss(d[:n], d[n:])
+        self.step(self.optimizers["model"], class_loss + dom_loss)
+        return {
+            "loss/class": class_loss.detach(),
+            "loss/domain": dom_loss.detach(),
+            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+            "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+            "grl/lambda": torch.tensor(lam),
+        }

@@ -1,0 +1,49 @@
+"""The seed repo's minimax game, with alternating updates.
+
+    classifier (E, C):  min  CE(C(E(x_s)), y_s) - weight * L_dom(D(E(x)))     k_classifier steps
+    discriminator D:    min  L_dom(D(E(x)))                                   k_discriminator steps
+
+``L_dom`` is the domain cross-entropy; ``-L_dom`` is unbounded, which makes this form
+unstable (the reason later variants invert labels or target a uniform prediction).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.registry import METHODS
+
+
+@METHODS.register("minimax")
+class Minimax(Method):
+    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, k_classifier: int = 10, k_discriminator: int = 1) -> None:
+        super().__init__(backbone, discriminator, optim, steps)
+        self.weight, self.k_classifier, self.k_discriminator = weight, k_classifier, k_discriminator
+        self.optimizers["classifier"] = self.optimizer(self.backbone)
+        self.optimizers["discriminator"] = self.optimizer(self.discriminator)
+        self.start_schedule()
+
+    def is_discriminator_step(self, step: int) -> bool:
+        return step % (self.k_classifier + self.k_discriminator) >= self.k_classifier
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        n = len(xs)
+        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        if self.is_discriminator_step(step):
+            d = self.discriminator(taps[self.discriminator.tap].detach())
+            dom_loss = domain_loss(d[:n], d[n:])
+            self.step(self.optimizers["discriminator"], dom_loss)
+            return {"loss/domain": dom_loss.detach(), "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach())}
+        logits = self.backbone.head(taps["features"][:n])
+        class_loss = F.cross_entropy(logits, ys)
+        d = self.discriminator(taps[self.discriminator.tap])
+        dom_loss = domain_loss(d[:n], d[n:])
+        self.step(self.optimizers["classifier"], class_loss - self.weight * dom_loss)
+        return {
+            "loss/class": class_loss.detach(),
+            "loss/domain": dom_loss.detach(),
+            "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+        }

@@ -1,0 +1,33 @@
+"""Source-only baseline: the classifier never sees the target domain.
+
+    min_{E, C}  E_{(x, y) ~ S} CE(C(E(x)), y)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from adda.methods.base import Batch, Method
+from adda.registry import METHODS
+
+
+@METHODS.register("source_only")
+class SourceOnly(Method):
+    uses_target = False
+    uses_discriminator = False
+
+    def __init__(self, backbone, discriminator, optim, steps) -> None:
+        super().__init__(backbone, discriminator, optim, steps)
+        self.optimizers["model"] = self.optimizer(self.backbone)
+        self.start_schedule()
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        xs, ys = source
+        logits = self.backbone(xs)
+        loss = F.cross_entropy(logits, ys)
+        self.step(self.optimizers["model"], loss)
+        return {
+            "loss/class": loss.detach(),
+            "acc/source_batch": (logits.argmax(1) == ys).float().mean(),
+        }

@@ -1,0 +1,88 @@
+"""Backbones: an encoder that exposes named feature taps, and a linear classifier head.
+
+Discriminators read one tap (``features``, the encoder's output, or an earlier one such as
+``pool1``), so the seed's discriminator on the first pooled maps and an MLP on the final
+features plug into the same backbone.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from adda.errors import ConfigError
+from adda.registry import BACKBONES
+
+
+def conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    """3x3 valid convolution, ReLU, 2x2 max-pool: the seed network's unit.
+
+    ReLU runs after the pool: ``relu(maxpool(x)) == maxpool(relu(x))`` (ReLU is monotone), and
+    on a quarter of the values it is cheaper.
+    """
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True))
+
+
+def conv_out_size(size: int, blocks: int) -> int:
+    for _ in range(blocks):
+        size = (size - 2) // 2
+    return size
+
+
+class Backbone(nn.Module):
+    """``encoder(x) -> {tap: tensor}`` (always with ``features``) and ``head(features) -> logits``."""
+
+    encoder: nn.Module
+    head: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x)["features"])
+
+    def tap_shapes(self, image_size: int) -> dict[str, tuple[int, ...]]:
+        """Shape (without batch) of every tap, found by one dummy forward pass."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            param = next(self.parameters())
+            taps = self.encoder(torch.zeros(1, 3, image_size, image_size, device=param.device))
+        self.train(was_training)
+        return {name: tuple(t.shape[1:]) for name, t in taps.items()}
+
+
+class SeedEncoder(nn.Module):
+    """``blocks`` conv blocks, then a dense ReLU layer; taps ``pool1`` and ``features``."""
+
+    def __init__(self, image_size: int, width: int, blocks: int, hidden: int) -> None:
+        super().__init__()
+        side = conv_out_size(image_size, blocks)
+        if side < 1:
+            raise ConfigError(
+                f"seed_cnn with {blocks} blocks needs data.image_size >= {self.min_size(blocks)}, "
+                f"got {image_size}"
+            )
+        self.first = conv_block(3, width)
+        self.rest = nn.Sequential(*(conv_block(width, width) for _ in range(blocks - 1)))
+        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(width * side * side, hidden), nn.ReLU(inplace=True))
+
+    @staticmethod
+    def min_size(blocks: int) -> int:
+        size = 1
+        for _ in range(blocks):
+            size = size * 2 + 2
+        return size
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        pool1 = self.first(x)
+        return {"pool1": pool1, "features": self.dense(self.rest(pool1))}
+
+
+@BACKBONES.register("seed_cnn")
+class SeedCNN(Backbone):
+    """The seed's classifier: 4 x [conv 3x3 32, ReLU, maxpool 2] -> dense 64 ReLU -> dense 10."""
+
+    def __init__(
+        self, image_size: int, num_classes: int = 10, width: int = 32, blocks: int = 4, hidden: int = 64
+    ) -> None:
+        super().__init__()
+        self.encoder = SeedEncoder(image_size, width, blocks, hidden)
+        self.head = nn.Linear(hidden, num_classes)

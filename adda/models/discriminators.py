@@ -1,0 +1,65 @@
+"""Domain discriminators: one logit per sample, positive for source, negative for target."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from adda.errors import ConfigError
+from adda.models.backbones import conv_block, conv_out_size
+from adda.registry import DISCRIMINATORS
+
+
+class Discriminator(nn.Module):
+    """Reads the backbone tap named ``tap`` and returns domain logits of shape (B,)."""
+
+    tap: str
+    net: nn.Module
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).squeeze(-1)
+
+
+@DISCRIMINATORS.register("mlp")
+class MLPDiscriminator(Discriminator):
+    """Fully connected ReLU layers on the flattened tap (ADDA's 500-500-1 by default)."""
+
+    def __init__(self, in_shape: tuple[int, ...], tap: str = "features", hidden: list[int] = (500, 500)) -> None:
+        super().__init__()
+        self.tap = tap
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(in_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+
+@DISCRIMINATORS.register("seed_conv")
+class SeedConvDiscriminator(Discriminator):
+    """The seed's discriminator: conv blocks on the first pooled maps, dense ``hidden``, logit."""
+
+    def __init__(
+        self, in_shape: tuple[int, ...], tap: str = "pool1", width: int = 32, blocks: int = 3, hidden: int = 64
+    ) -> None:
+        super().__init__()
+        if len(in_shape) != 3:
+            raise ConfigError(
+                f"discriminator seed_conv needs an image-shaped tap (C, H, W); tap {tap!r} has shape "
+                f"{in_shape}: use discriminator.tap=pool1 or discriminator=mlp"
+            )
+        side = conv_out_size(in_shape[-1], blocks)
+        if side < 1:
+            raise ConfigError(f"discriminator seed_conv: tap {tap!r} of shape {in_shape} is too small for {blocks} blocks")
+        c = in_shape[0]
+        self.tap = tap
+        self.net = nn.Sequential(
+            *(conv_block(c if i == 0 else width, width) for i in range(blocks)),
+            nn.Flatten(),
+            nn.Linear(width * side * side, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, 1),
+        )

@@ -1,0 +1,52 @@
+"""Optimisers by name and the step-decay learning-rate schedule shared by every method."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from adda.errors import ConfigError
+from adda.registry import OPTIMIZERS
+
+OPTIMIZERS.register("adam")(torch.optim.Adam)
+OPTIMIZERS.register("adamw")(torch.optim.AdamW)
+OPTIMIZERS.register("sgd")(torch.optim.SGD)
+
+SCHEDULE_KEYS = ("decay_at", "decay_gamma")
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any], **override: Any) -> torch.optim.Optimizer:
+    """The optimiser named in ``cfg`` (schedule keys left out); ``override`` wins over ``cfg``."""
+    kwargs = {k: v for k, v in cfg.items() if k not in SCHEDULE_KEYS}
+    kwargs.update(override)
+    if kwargs.get("lr", 1.0) <= 0:
+        raise ConfigError(f"optim.lr={kwargs['lr']}: must be > 0")
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    return OPTIMIZERS.build(kwargs, params=list(params))
+
+
+def lr_factor(step: int, total: int, decay_at: Sequence[float], gamma: float) -> float:
+    """``gamma`` to the number of milestones (fractions of ``total``) already passed."""
+    passed = sum(step >= round(f * total) for f in decay_at)
+    return gamma**passed
+
+
+class StepDecay:
+    """Sets each group's lr to its initial lr times :func:`lr_factor`; stateless, so it resumes."""
+
+    def __init__(self, optimizers: Iterable[torch.optim.Optimizer], total: int, decay_at: Sequence[float] = (), decay_gamma: float = 0.1) -> None:
+        self.optimizers = list(optimizers)
+        self.total, self.decay_at, self.gamma = total, tuple(decay_at), decay_gamma
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+
+    def apply(self, step: int) -> float:
+        factor = lr_factor(step, self.total, self.decay_at, self.gamma)
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+        return factor

@@ -1,0 +1,138 @@
+"""``adda-train``: compose the config, build every part by name, fit, evaluate, write.
+
+Each run folder gets ``.hydra/`` (the composed config), ``tb/`` (TensorBoard), ``metrics.json``
+(written atomically; ``status`` is running, done or failed) and ``checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from adda.data import BatchStream, build_domains
+from adda.errors import AddaError, ConfigError
+from adda.evaluate import evaluate
+from adda.fit import fit
+from adda.logging import RunLogger
+from adda.methods import Method
+from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
+from adda.runtime import resolve_device, save_checkpoint, seed_everything, write_json
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+log = logging.getLogger(__name__)
+
+
+def build_method(cfg: DictConfig, device: torch.device) -> Method:
+    """Backbone, discriminator (on the tap it names) and method, all by registry name."""
+    backbone = BACKBONES.build(cfg.backbone, image_size=cfg.data.image_size).to(device)
+    taps = backbone.tap_shapes(cfg.data.image_size)
+    tap = cfg.discriminator.get("tap", "features")
+    if tap not in taps:
+        raise ConfigError(f"discriminator.tap={tap!r}: backbone {cfg.backbone.name!r} has taps {', '.join(taps)}")
+    discriminator = DISCRIMINATORS.build(cfg.discriminator, in_shape=taps[tap]).to(device)
+    return METHODS.build(
+        cfg.method, backbone=backbone, discriminator=discriminator, optim=cfg.optim, steps=cfg.trainer.steps
+    ).to(device)
+
+
+def hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The run's knobs, flattened for TensorBoard's HParams table."""
+    flat: dict[str, Any] = {"seed": cfg.seed}
+    for group in ("method", "backbone", "discriminator", "optim", "trainer"):
+        for key, value in OmegaConf.to_container(cfg[group], resolve=True).items():
+            flat[f"{group}.{key}"] = value
+    flat["target.name"] = cfg.target.name
+    flat["source.name"] = cfg.source.name
+    return flat
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Train and evaluate one configuration, writing everything into ``out_dir``."""
+    trainer = cfg.trainer
+    if trainer.steps <= 0 or trainer.batch_size <= 0:
+        raise ConfigError(f"trainer.steps={trainer.steps}, trainer.batch_size={trainer.batch_size}: both must be > 0")
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    method = build_method(cfg, device)
+    data = build_domains(cfg, device)
+    write_json(out_dir / "metrics.json", {"status": "running", "method": cfg.method.name})
+
+    source = BatchStream(data.source, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed))
+    target = BatchStream(data.target, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed + 1))
+    logger = RunLogger(out_dir / "tb")
+    preview = torch.Generator(device).manual_seed(cfg.seed)
+    idx = torch.arange(trainer.preview_images, device=device)
+    logger.images("samples/source", data.source.render(idx, preview))
+    logger.images("samples/target", data.target.render(idx, preview))
+
+    log.info("%s on %s: %d steps, %d+%d images per step", cfg.method.name, device, trainer.steps,
+             trainer.batch_size, trainer.batch_size if method.uses_target else 0)
+    try:
+        seconds = fit(
+            method, source, target, trainer.steps, logger,
+            log_every=trainer.log_every, eval_every=trainer.eval_every,
+            evaluate=lambda: evaluate(method, data.evals, trainer.eval_batch_size),
+            progress=trainer.progress,
+        )
+    finally:
+        logger.writer.flush()
+    scores = evaluate(method, data.evals, trainer.eval_batch_size)
+    logger.scalars({f"acc/{k}": v for k, v in scores.items()}, trainer.steps)
+
+    metrics = {
+        "status": "done",
+        "method": cfg.method.name,
+        "source_acc": scores["source_test_acc"],
+        "target_acc": scores["target_test_acc"],
+        "gap": scores["source_test_acc"] - scores["target_test_acc"],
+        "source_val_acc": scores["source_val_acc"],
+        "domain_acc": scores.get("domain_acc"),
+        "steps": trainer.steps,
+        "seconds": round(seconds, 2),
+        "source_images_per_s": round(trainer.steps * trainer.batch_size / seconds, 1),
+        "device": str(device),
+        "seed": cfg.seed,
+    }
+    save_checkpoint(out_dir / "checkpoint.pt", {
+        "step": trainer.steps,
+        "model": method.state_dict(),
+        "optimizers": method.optimizer_state(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    })
+    logger.hparams(hparams(cfg), {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")})
+    logger.close()
+    write_json(out_dir / "metrics.json", metrics)
+    log.info("source_acc %.4f  target_acc %.4f  gap %.4f  (%.0f s, %.0f source images/s)",
+             metrics["source_acc"], metrics["target_acc"], metrics["gap"], seconds,
+             metrics["source_images_per_s"])
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; user-fixable errors end as one line (and exit 2 outside sweeps)."""
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    start = time.time()
+    try:
+        return run(cfg, out_dir)["source_val_acc"]
+    except AddaError as err:
+        log.error("error: %s", err)
+        write_json(out_dir / "metrics.json", {
+            "status": "failed", "error": str(err), "method": cfg.method.get("name"),
+            "seconds": round(time.time() - start, 2),
+        })
+        if HydraConfig.get().mode == RunMode.RUN:
+            sys.exit(2)
+        return None
+
+if __name__ == "__main__":
+    main()
