@@ -1,0 +1,63 @@
+"""Every option of every config group composes, and every combination of parts builds."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from adda.data.transforms import Compose
+from adda.registry import DATASETS
+from adda.train import CONF_DIR, build_method
+from tests.conftest import compose_cfg
+
+GROUPS = ["source", "target", "backbone", "discriminator", "method", "optim", "trainer", "experiment"]
+
+
+def options(group):
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in GROUPS:
+        assert options(group), f"conf/{group}/ is empty"
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_option_composes_and_its_parts_build(group, option):
+    cfg = compose_cfg(f"{group}={option}", "data.image_size=64", "device=cpu")
+    if group in ("backbone", "discriminator", "method", "optim", "trainer", "experiment"):
+        method = build_method(cfg, torch.device("cpu"))
+        assert method.steps == cfg.trainer.steps
+    if group in ("source", "target"):
+        Compose.from_config(cfg.target.transforms)
+        assert type(DATASETS.build(cfg.source, root="data")).__name__
+
+
+@pytest.mark.parametrize(
+    "method,disc,backbone",
+    list(itertools.product(options("method"), options("discriminator"), options("backbone"))),
+)
+def test_every_method_discriminator_backbone_combination_builds(method, disc, backbone):
+    cfg = compose_cfg(f"method={method}", f"discriminator={disc}", f"backbone={backbone}", "device=cpu")
+    built = build_method(cfg, torch.device("cpu"))
+    x = torch.zeros(2, 3, cfg.data.image_size, cfg.data.image_size)
+    assert built.classify(x).shape == (2, 10)
+    if built.discriminator is not None:
+        assert built.domain_logits(x, "target").shape == (2,)
+
+
+def test_seed64_is_the_seed_protocol():
+    cfg = compose_cfg("experiment=seed64")
+    assert cfg.trainer.steps == 11000 and cfg.trainer.batch_size == 32
+    assert cfg.optim.lr == 1e-3 and list(cfg.optim.decay_at) == [0.5] and cfg.optim.decay_gamma == 0.1
+    assert cfg.data.image_size == 64 and cfg.target.name == "mnistm"
+    assert cfg.method.name == compose_cfg().method.name  # the experiment leaves the method to choose
+    assert compose_cfg("experiment=seed64", "method=minimax").method.k_classifier == 10
+
+
+def test_overrides_reach_the_config():
+    cfg = compose_cfg("method=minimax", "optim.lr=3e-4", "trainer.steps=7", "seed=3", "data.root=/x")
+    assert (cfg.method.name, cfg.optim.lr, cfg.trainer.steps, cfg.seed, cfg.data.root) == (
+        "minimax", 3e-4, 7, 3, "/x"
+    )
