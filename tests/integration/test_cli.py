@@ -1,0 +1,58 @@
+"""``adda-train`` and ``adda-report`` as a user runs them: sweeps, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, SYNTHETIC
+
+
+def adda_train(*args, cwd):
+    cmd = [sys.executable, "-m", "adda.train", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def error_lines(result):
+    return [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
+
+
+def test_unknown_group_option_lists_the_available_ones(tmp_path):
+    result = adda_train("method=nope", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'method/nope'" in result.stderr and "grl" in result.stderr
+
+
+def test_unknown_registry_name_is_one_line(tmp_path):
+    result = adda_train(*SYNTHETIC, "method.name=nope", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "unknown method 'nope'; known: grl, minimax, source_only" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_missing_data_with_download_off_is_one_line(tmp_path):
+    result = adda_train(f"data.root={tmp_path}/nothing", "trainer.steps=1", f"hydra.run.dir={tmp_path}/run",
+                        cwd=tmp_path)
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "fetch_mnist.py" in lines[0] and "data.download=true" in lines[0]
+
+
+def test_multirun_sweep_then_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = adda_train("-m", *SYNTHETIC, "method=source_only,grl", "trainer.steps=20",
+                        f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert len(runs) == 2  # each folder is named by its job number and overrides
+    assert runs[0].startswith("0_") and "method=source_only" in runs[0]
+    assert runs[1].startswith("1_") and "method=grl" in runs[1]
+    for name in runs:
+        assert json.loads((sweep / name / "metrics.json").read_text())["status"] == "done"
+        assert any((sweep / name / "tb").iterdir())
+    report = subprocess.run([sys.executable, "-m", "adda.report", str(sweep)], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert report.returncode == 0, report.stderr
+    assert "method=grl" in report.stdout and "method=source_only" in report.stdout
+    assert (sweep / "report.md").exists()
