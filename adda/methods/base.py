@@ -52,7 +52,7 @@ class Method(nn.Module):
         self.schedule: StepDecay | None = None
 
     def optimizer(self, *modules: nn.Module, **override: Any) -> torch.optim.Optimizer:
-        params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        params = [p for m in modules for p in m.parameters()]
         return build_optimizer(params, self.optim_cfg, **override)
 
     def start_schedule(self) -> None:

@@ -1,0 +1,82 @@
+"""ADDA: adversarial discriminative domain adaptation (Tzeng et al. 2017).
+
+Stage 1 (pre-training), the first ``pretrain_fraction`` of the steps:
+
+    min_{M_s, C}  CE(C(M_s(x_s)), y_s)
+
+Stage 2 (adaptation): the target encoder M_t starts as a copy of M_s; M_s and C are frozen.
+
+    min_D    -log D(M_s(x_s)) - log(1 - D(M_t(x_t)))          (domain CE)
+    min_M_t  -log D(M_t(x_t))                                 (GAN loss, inverted labels)
+
+Source images go through M_s, target images through M_t, and both share the classifier C.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.registry import METHODS
+
+
+@METHODS.register("adda")
+class ADDA(Method):
+    def __init__(
+        self,
+        backbone,
+        discriminator,
+        optim,
+        steps,
+        pretrain_fraction: float = 0.5,
+        adapt_lr: float = 2e-4,
+        adapt_betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__(backbone, discriminator, optim, steps)
+        self.pretrain_steps = round(pretrain_fraction * steps)
+        self.target_encoder = copy.deepcopy(backbone.encoder)
+        self.register_buffer("adapting", torch.tensor(False))
+        self.optimizers["source"] = self.optimizer(self.backbone)
+        adapt = {"lr": adapt_lr, "betas": tuple(adapt_betas)}
+        self.optimizers["discriminator"] = self.optimizer(self.discriminator, **adapt)
+        self.optimizers["target"] = self.optimizer(self.target_encoder, **adapt)
+        self.start_schedule()
+
+    def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
+        encoder = self.target_encoder if domain == "target" and self.adapting else self.backbone.encoder
+        return encoder(x)
+
+    def start_adaptation(self) -> None:
+        """M_t <- M_s; freeze M_s and C; from now on target images use M_t."""
+        self.target_encoder.load_state_dict(self.backbone.encoder.state_dict())
+        self.backbone.requires_grad_(False)
+        self.adapting.fill_(True)
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        if step < self.pretrain_steps:
+            logits = self.backbone(xs)
+            loss = F.cross_entropy(logits, ys)
+            self.step(self.optimizers["source"], loss)
+            return {"loss/class": loss.detach(), "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean()}
+        if not self.adapting:
+            self.start_adaptation()
+        tap = self.discriminator.tap
+        with torch.no_grad():
+            source_feat = self.backbone.encoder(xs)[tap]
+        target_feat = self.target_encoder(xt)[tap]
+        ds, dt = self.discriminator(source_feat), self.discriminator(target_feat.detach())
+        dom_loss = domain_loss(ds, dt)
+        self.step(self.optimizers["discriminator"], dom_loss)
+
+        fooled = self.discriminator(target_feat)
+        gan_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+        self.step(self.optimizers["target"], gan_loss)
+        return {
+            "loss/domain": dom_loss.detach(),
+            "loss/target_gan": gan_loss.detach(),
+            "acc/domain_batch": domain_accuracy(ds.detach(), dt.detach()),
+        }

@@ -1,0 +1,52 @@
+"""Domain confusion (Tzeng et al. 2015, "Simultaneous deep transfer across domains and tasks").
+
+    discriminator D:  min  L_dom(D(E(x)))                                        (domain CE)
+    encoder E, C:     min  CE(C(E(x_s)), y_s) + weight * sum_d  -1/2 [log D_d + log(1 - D_d)]
+
+The encoder's term is the cross-entropy of the discriminator's prediction against the uniform
+distribution (1/2, 1/2): it is smallest when D cannot tell the domains apart, and, unlike the
+minimax form's ``-L_dom``, it is bounded below.  Each step updates D, then E and C.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.registry import METHODS
+
+
+def confusion_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy between the predicted domain distribution and (1/2, 1/2)."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
+
+
+@METHODS.register("confusion")
+class DomainConfusion(Method):
+    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0) -> None:
+        super().__init__(backbone, discriminator, optim, steps)
+        self.weight = weight
+        self.optimizers["discriminator"] = self.optimizer(self.discriminator)
+        self.optimizers["model"] = self.optimizer(self.backbone)
+        self.start_schedule()
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        n = len(xs)
+        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        d = self.discriminator(taps[self.discriminator.tap].detach())
+        dom_loss = domain_loss(d[:n], d[n:])
+        self.step(self.optimizers["discriminator"], dom_loss)
+
+        logits = self.backbone.head(taps["features"][:n])
+        class_loss = F.cross_entropy(logits, ys)
+        conf_loss = confusion_loss(self.discriminator(taps[self.discriminator.tap]))
+        self.step(self.optimizers["model"], class_loss + self.weight * conf_loss)
+        return {
+            "loss/class": class_loss.detach(),
+            "loss/domain": dom_loss.detach(),
+            "loss/confusion": conf_loss.detach(),
+            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+            "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+        }
