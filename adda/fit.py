@@ -53,7 +53,9 @@ def fit(
     """Run ``steps`` training steps; returns the wall-clock seconds spent training."""
     meter = MetricMeter()
     seconds = 0.0
-    bar = tqdm(range(steps), desc=type(method).__name__, disable=not progress, dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        range(steps), desc=type(method).__name__, disable=not progress, dynamic_ncols=True, mininterval=1.0
+    )
     tick = time.perf_counter()
     for step in bar:
         src = source.next()

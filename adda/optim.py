@@ -17,7 +17,9 @@ OPTIMIZERS.register("sgd")(torch.optim.SGD)
 SCHEDULE_KEYS = ("decay_at", "decay_gamma")
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any], **override: Any) -> torch.optim.Optimizer:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any], **override: Any
+) -> torch.optim.Optimizer:
     """The optimiser named in ``cfg`` (schedule keys left out); ``override`` wins over ``cfg``."""
     kwargs = {k: v for k, v in cfg.items() if k not in SCHEDULE_KEYS}
     kwargs.update(override)
@@ -37,7 +39,13 @@ def lr_factor(step: int, total: int, decay_at: Sequence[float], gamma: float) ->
 class StepDecay:
     """Sets each group's lr to its initial lr times :func:`lr_factor`; stateless, so it resumes."""
 
-    def __init__(self, optimizers: Iterable[torch.optim.Optimizer], total: int, decay_at: Sequence[float] = (), decay_gamma: float = 0.1) -> None:
+    def __init__(
+        self,
+        optimizers: Iterable[torch.optim.Optimizer],
+        total: int,
+        decay_at: Sequence[float] = (),
+        decay_gamma: float = 0.1,
+    ) -> None:
         self.optimizers = list(optimizers)
         self.total, self.decay_at, self.gamma = total, tuple(decay_at), decay_gamma
         for opt in self.optimizers:

@@ -38,9 +38,7 @@ class Registry:
 
     def get(self, name: str) -> Callable[..., Any]:
         if name not in self._entries:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
         return self._entries[name]
 
     def build(self, cfg: Mapping[str, Any] | DictConfig, **extra: Any) -> Any:

@@ -37,7 +37,9 @@ def build_method(cfg: DictConfig, device: torch.device) -> Method:
     taps = backbone.tap_shapes(cfg.data.image_size)
     tap = cfg.discriminator.get("tap", "features")
     if tap not in taps:
-        raise ConfigError(f"discriminator.tap={tap!r}: backbone {cfg.backbone.name!r} has taps {', '.join(taps)}")
+        raise ConfigError(
+            f"discriminator.tap={tap!r}: backbone {cfg.backbone.name!r} has taps {', '.join(taps)}"
+        )
     discriminator = DISCRIMINATORS.build(cfg.discriminator, in_shape=taps[tap]).to(device)
     return METHODS.build(
         cfg.method, backbone=backbone, discriminator=discriminator, optim=cfg.optim, steps=cfg.trainer.steps
@@ -59,7 +61,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Train and evaluate one configuration, writing everything into ``out_dir``."""
     trainer = cfg.trainer
     if trainer.steps <= 0 or trainer.batch_size <= 0:
-        raise ConfigError(f"trainer.steps={trainer.steps}, trainer.batch_size={trainer.batch_size}: both must be > 0")
+        raise ConfigError(
+            f"trainer.steps={trainer.steps}, trainer.batch_size={trainer.batch_size}: both must be > 0"
+        )
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     method = build_method(cfg, device)
@@ -76,12 +80,23 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     logger.images("samples/source", data.source.render(idx, preview))
     logger.images("samples/target", data.target.render(idx, preview))
 
-    log.info("%s on %s: %d steps, %d+%d images per step", cfg.method.name, device, trainer.steps,
-             trainer.batch_size, trainer.batch_size if method.uses_target else 0)
+    log.info(
+        "%s on %s: %d steps, %d+%d images per step",
+        cfg.method.name,
+        device,
+        trainer.steps,
+        trainer.batch_size,
+        trainer.batch_size if method.uses_target else 0,
+    )
     try:
         seconds = fit(
-            method, source, target, trainer.steps, logger,
-            log_every=trainer.log_every, eval_every=trainer.eval_every,
+            method,
+            source,
+            target,
+            trainer.steps,
+            logger,
+            log_every=trainer.log_every,
+            eval_every=trainer.eval_every,
             evaluate=lambda: evaluate(method, data.evals, trainer.eval_batch_size),
             progress=trainer.progress,
         )
@@ -93,6 +108,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     metrics = {
         "status": "done",
         "method": cfg.method.name,
+        "uses_target_labels": method.uses_target_labels,
         "source_acc": scores["source_test_acc"],
         "target_acc": scores["target_test_acc"],
         "gap": scores["source_test_acc"] - scores["target_test_acc"],
@@ -104,18 +120,28 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "device": str(device),
         "seed": cfg.seed,
     }
-    save_checkpoint(out_dir / "checkpoint.pt", {
-        "step": trainer.steps,
-        "model": method.state_dict(),
-        "optimizers": method.optimizer_state(),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    })
-    logger.hparams(hparams(cfg), {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")})
+    save_checkpoint(
+        out_dir / "checkpoint.pt",
+        {
+            "step": trainer.steps,
+            "model": method.state_dict(),
+            "optimizers": method.optimizer_state(),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        },
+    )
+    logger.hparams(
+        hparams(cfg), {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")}
+    )
     logger.close()
     write_json(out_dir / "metrics.json", metrics)
-    log.info("source_acc %.4f  target_acc %.4f  gap %.4f  (%.0f s, %.0f source images/s)",
-             metrics["source_acc"], metrics["target_acc"], metrics["gap"], seconds,
-             metrics["source_images_per_s"])
+    log.info(
+        "source_acc %.4f  target_acc %.4f  gap %.4f  (%.0f s, %.0f source images/s)",
+        metrics["source_acc"],
+        metrics["target_acc"],
+        metrics["gap"],
+        seconds,
+        metrics["source_images_per_s"],
+    )
     return metrics
 
 
@@ -128,13 +154,19 @@ def main(cfg: DictConfig) -> float | None:
         return run(cfg, out_dir)["source_val_acc"]
     except AddaError as err:
         log.error("error: %s", err)
-        write_json(out_dir / "metrics.json", {
-            "status": "failed", "error": str(err), "method": cfg.method.get("name"),
-            "seconds": round(time.time() - start, 2),
-        })
+        write_json(
+            out_dir / "metrics.json",
+            {
+                "status": "failed",
+                "error": str(err),
+                "method": cfg.method.get("name"),
+                "seconds": round(time.time() - start, 2),
+            },
+        )
         if HydraConfig.get().mode == RunMode.RUN:
             sys.exit(2)
         return None
+
 
 if __name__ == "__main__":
     main()

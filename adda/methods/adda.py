@@ -61,7 +61,10 @@ class ADDA(Method):
             logits = self.backbone(xs)
             loss = F.cross_entropy(logits, ys)
             self.step(self.optimizers["source"], loss)
-            return {"loss/class": loss.detach(), "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean()}
+            return {
+                "loss/class": loss.detach(),
+                "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+            }
         if not self.adapting:
             self.start_adaptation()
         tap = self.discriminator.tap

@@ -39,6 +39,7 @@ class Method(nn.Module):
 
     uses_target = True
     uses_discriminator = True
+    uses_target_labels = False  # only an oracle may read them; results mark it
 
     def __init__(
         self, backbone: Backbone, discriminator: Discriminator | None, optim: Mapping[str, Any], steps: int

@@ -40,7 +40,16 @@ def dann_lambda(progress: float, gamma: float = 10.0) -> float:
 
 @METHODS.register("grl")
 class GradientReversal(Method):
-    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, ramp: bool = True, ramp_gamma: float = 10.0) -> None:
+    def __init__(
+        self,
+        backbone,
+        discriminator,
+        optim,
+        steps,
+        weight: float = 1.0,
+        ramp: bool = True,
+        ramp_gamma: float = 10.0,
+    ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
         self.weight, self.ramp, self.ramp_gamma = weight, ramp, ramp_gamma
         self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)

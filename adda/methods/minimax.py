@@ -18,7 +18,16 @@ from adda.registry import METHODS
 
 @METHODS.register("minimax")
 class Minimax(Method):
-    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, k_classifier: int = 10, k_discriminator: int = 1) -> None:
+    def __init__(
+        self,
+        backbone,
+        discriminator,
+        optim,
+        steps,
+        weight: float = 1.0,
+        k_classifier: int = 10,
+        k_discriminator: int = 1,
+    ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
         self.weight, self.k_classifier, self.k_discriminator = weight, k_classifier, k_discriminator
         self.optimizers["classifier"] = self.optimizer(self.backbone)
@@ -36,7 +45,10 @@ class Minimax(Method):
             d = self.discriminator(taps[self.discriminator.tap].detach())
             dom_loss = domain_loss(d[:n], d[n:])
             self.step(self.optimizers["discriminator"], dom_loss)
-            return {"loss/domain": dom_loss.detach(), "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach())}
+            return {
+                "loss/domain": dom_loss.detach(),
+                "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+            }
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
         d = self.discriminator(taps[self.discriminator.tap])

@@ -62,7 +62,9 @@ class SeedEncoder(nn.Module):
             )
         self.first = conv_block(3, width)
         self.rest = nn.Sequential(*(conv_block(width, width) for _ in range(blocks - 1)))
-        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(width * side * side, hidden), nn.ReLU(inplace=True))
+        self.dense = nn.Sequential(
+            nn.Flatten(), nn.Linear(width * side * side, hidden), nn.ReLU(inplace=True)
+        )
 
     @staticmethod
     def min_size(blocks: int) -> int:

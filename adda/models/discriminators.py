@@ -26,7 +26,9 @@ class Discriminator(nn.Module):
 class MLPDiscriminator(Discriminator):
     """Fully connected ReLU layers on the flattened tap (ADDA's 500-500-1 by default)."""
 
-    def __init__(self, in_shape: tuple[int, ...], tap: str = "features", hidden: list[int] = (500, 500)) -> None:
+    def __init__(
+        self, in_shape: tuple[int, ...], tap: str = "features", hidden: list[int] = (500, 500)
+    ) -> None:
         super().__init__()
         self.tap = tap
         layers: list[nn.Module] = [nn.Flatten()]
@@ -43,7 +45,12 @@ class SeedConvDiscriminator(Discriminator):
     """The seed's discriminator: conv blocks on the first pooled maps, dense ``hidden``, logit."""
 
     def __init__(
-        self, in_shape: tuple[int, ...], tap: str = "pool1", width: int = 32, blocks: int = 3, hidden: int = 64
+        self,
+        in_shape: tuple[int, ...],
+        tap: str = "pool1",
+        width: int = 32,
+        blocks: int = 3,
+        hidden: int = 64,
     ) -> None:
         super().__init__()
         if len(in_shape) != 3:
@@ -53,7 +60,9 @@ class SeedConvDiscriminator(Discriminator):
             )
         side = conv_out_size(in_shape[-1], blocks)
         if side < 1:
-            raise ConfigError(f"discriminator seed_conv: tap {tap!r} of shape {in_shape} is too small for {blocks} blocks")
+            raise ConfigError(
+                f"discriminator seed_conv: tap {tap!r} of shape {in_shape} is too small for {blocks} blocks"
+            )
         c = in_shape[0]
         self.tap = tap
         self.net = nn.Sequential(

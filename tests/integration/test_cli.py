@@ -32,8 +32,9 @@ def test_unknown_registry_name_is_one_line(tmp_path):
 
 
 def test_missing_data_with_download_off_is_one_line(tmp_path):
-    result = adda_train(f"data.root={tmp_path}/nothing", "trainer.steps=1", f"hydra.run.dir={tmp_path}/run",
-                        cwd=tmp_path)
+    result = adda_train(
+        f"data.root={tmp_path}/nothing", "trainer.steps=1", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path
+    )
     assert result.returncode == 2
     lines = error_lines(result)
     assert len(lines) == 1 and "fetch_mnist.py" in lines[0] and "data.download=true" in lines[0]
@@ -41,8 +42,14 @@ def test_missing_data_with_download_off_is_one_line(tmp_path):
 
 def test_multirun_sweep_then_report(tmp_path):
     sweep = tmp_path / "sweep"
-    result = adda_train("-m", *SYNTHETIC, "method=source_only,grl", "trainer.steps=20",
-                        f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = adda_train(
+        "-m",
+        *SYNTHETIC,
+        "method=source_only,grl",
+        "trainer.steps=20",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert len(runs) == 2  # each folder is named by its job number and overrides
@@ -51,8 +58,13 @@ def test_multirun_sweep_then_report(tmp_path):
     for name in runs:
         assert json.loads((sweep / name / "metrics.json").read_text())["status"] == "done"
         assert any((sweep / name / "tb").iterdir())
-    report = subprocess.run([sys.executable, "-m", "adda.report", str(sweep)], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
+    report = subprocess.run(
+        [sys.executable, "-m", "adda.report", str(sweep)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert report.returncode == 0, report.stderr
     assert "method=grl" in report.stdout and "method=source_only" in report.stdout
     assert (sweep / "report.md").exists()

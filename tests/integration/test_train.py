@@ -41,17 +41,31 @@ def test_same_seed_same_numbers(synthetic_cfg, tmp_path):
 
 def test_real_mnist_short_run_beats_chance_and_logs_the_tags(mnist_root, tmp_path):
     cfg = compose_cfg(
-        "experiment=seed64", "method=grl", f"data.root={mnist_root}", "trainer.steps=150",
-        "trainer.eval_every=100", "trainer.log_every=25", "data.eval_limit=1000",
-        "trainer.progress=false", "device=cpu",
+        "experiment=seed64",
+        "method=grl",
+        f"data.root={mnist_root}",
+        "trainer.steps=150",
+        "trainer.eval_every=100",
+        "trainer.log_every=25",
+        "data.eval_limit=1000",
+        "trainer.progress=false",
+        "device=cpu",
     )
     metrics = run(cfg, tmp_path)
     assert metrics["source_acc"] > 0.7, metrics
     assert metrics["target_acc"] > 0.15, metrics  # chance is 0.1
     events = tb_tags(tmp_path)
     scalars = set(events.Tags()["scalars"])
-    expected = {"loss/class", "loss/domain", "acc/domain_batch", "acc/source_test_acc",
-                "acc/target_test_acc", "acc/domain_acc", "lr", "grl/lambda"}
+    expected = {
+        "loss/class",
+        "loss/domain",
+        "acc/domain_batch",
+        "acc/source_test_acc",
+        "acc/target_test_acc",
+        "acc/domain_acc",
+        "lr",
+        "grl/lambda",
+    }
     assert expected <= scalars, scalars
     assert {"samples/source", "samples/target"} <= set(events.Tags()["images"])
     assert len(events.Scalars("acc/target_test_acc")) == 2  # step 100 and the end

@@ -59,5 +59,9 @@ def test_seed64_is_the_seed_protocol():
 def test_overrides_reach_the_config():
     cfg = compose_cfg("method=minimax", "optim.lr=3e-4", "trainer.steps=7", "seed=3", "data.root=/x")
     assert (cfg.method.name, cfg.optim.lr, cfg.trainer.steps, cfg.seed, cfg.data.root) == (
-        "minimax", 3e-4, 7, 3, "/x"
+        "minimax",
+        3e-4,
+        7,
+        3,
+        "/x",
     )

@@ -52,7 +52,12 @@ def test_missing_mnist_names_both_ways_to_get_it(tmp_path):
 def test_truncated_mnist_file_is_named(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / name).write_bytes(b"\0" * 16)
     with pytest.raises(DataError, match="train-images-idx3-ubyte has 16 bytes"):
         MNIST(tmp_path).load()

@@ -16,7 +16,11 @@ def parts(disc="mlp"):
     torch.manual_seed(0)
     backbone = SeedCNN(image_size=32, blocks=2)
     taps = backbone.tap_shapes(32)
-    d = MLPDiscriminator(taps["features"]) if disc == "mlp" else SeedConvDiscriminator(taps["pool1"], blocks=2)
+    d = (
+        MLPDiscriminator(taps["features"])
+        if disc == "mlp"
+        else SeedConvDiscriminator(taps["pool1"], blocks=2)
+    )
     return backbone, d
 
 
@@ -49,7 +53,7 @@ def test_reverse_gradient_is_identity_forward_and_minus_scale_backward():
 def test_dann_lambda_ramps_from_zero_to_one():
     values = [dann_lambda(p / 10) for p in range(11)]
     assert values[0] == 0 and math.isclose(values[-1], 2 / (1 + math.exp(-10)) - 1)
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in zip(values, values[1:], strict=False))
 
 
 @pytest.mark.parametrize("disc", ["mlp", "seed_conv"])
@@ -127,4 +131,16 @@ def test_bad_method_arguments_fail_as_config_errors():
         build("grl", strength=2)
     with pytest.raises(ConfigError, match="lr"):
         backbone, d = parts()
-        METHODS.build({"name": "grl"}, backbone=backbone, discriminator=d, optim={**OPTIM, "lr": -1}, steps=10)
+        METHODS.build(
+            {"name": "grl"}, backbone=backbone, discriminator=d, optim={**OPTIM, "lr": -1}, steps=10
+        )
+
+
+def test_target_oracle_learns_from_target_labels_only():
+    method = build("target_oracle")
+    assert method.uses_target_labels and method.discriminator is None
+    poisoned_source = (torch.full((8, 3, 32, 32), float("nan")), torch.zeros(8, dtype=torch.long))
+    before = snapshot(method.backbone)
+    metrics = method.train_step(poisoned_source, batch(2), 0)
+    assert torch.isfinite(metrics["loss/class"]) and changed(method.backbone, before)
+    assert all(torch.isfinite(p).all() for p in method.parameters())

@@ -1,10 +1,10 @@
 import pytest
 from omegaconf import OmegaConf
 
-from adda.errors import ConfigError
-from adda.registry import BACKBONES, DISCRIMINATORS, METHODS, TRANSFORMS, Registry
 import adda.data  # noqa: F401
 import adda.methods  # noqa: F401
+from adda.errors import ConfigError
+from adda.registry import BACKBONES, DISCRIMINATORS, METHODS, TRANSFORMS, Registry
 
 
 def make_registry():

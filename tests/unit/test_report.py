@@ -1,7 +1,5 @@
 import json
 
-import pytest
-
 from adda.report import main
 
 
@@ -14,24 +12,47 @@ def fake_run(root, name, overrides, metrics):
 
 
 def done(target, source=0.99):
-    return {"status": "done", "source_acc": source, "target_acc": target, "gap": source - target,
-            "seconds": 10.0, "source_images_per_s": 100.0, "device": "cpu"}
+    return {
+        "status": "done",
+        "source_acc": source,
+        "target_acc": target,
+        "gap": source - target,
+        "seconds": 10.0,
+        "source_images_per_s": 100.0,
+        "device": "cpu",
+    }
 
 
 def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
-    fake_run(tmp_path, "0", ["method=grl", "seed=0"], done(0.80))
-    fake_run(tmp_path, "1", ["method=grl", "seed=1"], done(0.90))
-    fake_run(tmp_path, "2", ["method=source_only", "seed=0"], done(0.40))
-    fake_run(tmp_path, "3", ["method=minimax", "seed=0"], {"status": "failed", "error": "loss/class=nan"})
-    fake_run(tmp_path, "4", ["method=minimax", "seed=1"], None)
-    assert main([str(tmp_path)]) == 0
+    common = ["experiment=seed64"]
+    fake_run(tmp_path, "0", [*common, "method=grl", "seed=0"], done(0.80))
+    fake_run(tmp_path, "1", [*common, "method=grl", "seed=1"], done(0.90))
+    fake_run(tmp_path, "2", [*common, "method=source_only", "seed=0"], done(0.40))
+    fake_run(
+        tmp_path, "3", [*common, "method=minimax", "seed=0"], {"status": "failed", "error": "loss/class=nan"}
+    )
+    fake_run(tmp_path, "4", [*common, "method=minimax", "seed=1"], None)
+    fake_run(
+        tmp_path, "5", [*common, "method=target_oracle", "seed=0"], {**done(0.95), "uses_target_labels": True}
+    )
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task: [experiment=seed64, 'method=grl,source_only', 'seed=0,1']\n"
+    )
+    out = tmp_path / "docs" / "RESULTS.md"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert text == capsys.readouterr().out
-    lines = text.splitlines()
-    assert lines[2].startswith("| method=grl | 2/2 | 0.9900 ± 0.0000 | 0.8500 ± 0.0707")
-    assert lines[3].startswith("| method=source_only | 1/1 | 0.9900 | 0.4000")
-    assert "| method=minimax | 0/2 | - |" in text
+    assert text == capsys.readouterr().out == out.read_text()
+    assert "Command: `adda-train -m experiment=seed64 method=grl,source_only seed=0,1`" in text
+    assert "Common to all runs: `experiment=seed64`" in text
+    rows = [line for line in text.splitlines() if line.startswith("| method")]
+    assert (
+        rows[0] == "| method=target_oracle (uses target labels) | 1/1 | 0.9900 | 0.9500 | 0.0400 | 10 | 100 |"
+    )
+    assert rows[1].startswith("| method=grl | 2/2 | 0.9900 ± 0.0000 | 0.8500 ± 0.0707 | 0.1400 ± 0.0707 |")
+    assert rows[2].startswith("| method=source_only | 1/1 | 0.9900 | 0.4000")
+    assert rows[3].startswith("| method=minimax | 0/2 | - |")
     assert "failed loss/class=nan" in text and "not started" in text
+    assert "no target label was used" in text
 
 
 def test_report_on_an_empty_folder_fails_clearly(tmp_path, capsys):
