@@ -2,7 +2,7 @@
 # From a fresh clone to the seed table: make .venv, install, get MNIST if missing, train
 # source_only / minimax / grl on the seed task (experiment=seed64) and print the comparison.
 # On a GPU this is the seed's full protocol (11,000 steps); on a CPU it is shortened to
-# $ADDA_CPU_STEPS steps (default 1000) so it ends in about 15 minutes on 2 cores.
+# $ADDA_CPU_STEPS steps (default 1500) so it ends in about 15 minutes on 2 cores.
 source "$(dirname "$0")/_venv.sh"
 DATA=${ADDA_DATA:-data}
 if ! python -c "from adda.data.datasets import MNIST; MNIST('$DATA').load()" 2>/dev/null; then
@@ -14,7 +14,7 @@ if python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
   STEPS=11000
   echo "== GPU found: the seed's full protocol, $STEPS steps per method"
 else
-  STEPS=${ADDA_CPU_STEPS:-1000}
+  STEPS=${ADDA_CPU_STEPS:-1500}
   echo "== no GPU: $STEPS steps per method instead of the seed's 11,000 (the lr decay moves with it)"
 fi
 SWEEP=outputs/seed64/$(date +%Y-%m-%d_%H-%M-%S)
