@@ -100,6 +100,20 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+BEGIN, END = "<!-- adda-report: begin -->", "<!-- adda-report: end -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` between the report markers in ``path``, keeping the hand-written rest."""
+    block = f"{BEGIN}\n{text}{END}\n"
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        block = head + block + rest.split(END, 1)[1].lstrip("\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(block)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Summarise the runs of a sweep (or any folder of runs).")
     parser.add_argument("dir", type=Path)
@@ -112,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(runs, sweep_command(args.dir))
     (args.dir / "report.md").write_text(text)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        write_section(args.out, text)
     print(text, end="")
     return 0
 

@@ -39,9 +39,14 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
         "hydra:\n  overrides:\n    task: [experiment=seed64, 'method=grl,source_only', 'seed=0,1']\n"
     )
     out = tmp_path / "docs" / "RESULTS.md"
+    out.parent.mkdir()
+    out.write_text(
+        "# Results\nHand-written preface.\n<!-- adda-report: begin -->\nold\n<!-- adda-report: end -->\nTail.\n"
+    )
     assert main([str(tmp_path), "--out", str(out)]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert text == capsys.readouterr().out == out.read_text()
+    assert text == capsys.readouterr().out
+    assert out.read_text() == f"# Results\nHand-written preface.\n{begin}{text}{end}Tail.\n"
     assert "Command: `adda-train -m experiment=seed64 method=grl,source_only seed=0,1`" in text
     assert "Common to all runs: `experiment=seed64`" in text
     rows = [line for line in text.splitlines() if line.startswith("| method")]
