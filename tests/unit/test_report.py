@@ -40,9 +40,8 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
     )
     out = tmp_path / "docs" / "RESULTS.md"
     out.parent.mkdir()
-    out.write_text(
-        "# Results\nHand-written preface.\n<!-- adda-report: begin -->\nold\n<!-- adda-report: end -->\nTail.\n"
-    )
+    begin, end = "<!-- adda-report: begin -->\n", "<!-- adda-report: end -->\n"
+    out.write_text(f"# Results\nHand-written preface.\n{begin}old\n{end}Tail.\n")
     assert main([str(tmp_path), "--out", str(out)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert text == capsys.readouterr().out
