@@ -1,0 +1,124 @@
+"""Domains: a dataset resized once and kept on the device, seen through a transform chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from adda.data.transforms import Compose
+from adda.registry import DATASETS
+
+RESIZE_CHUNK = 8192
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of uint8 (N, C, h, w) to (N, C, size, size), done once at load time."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8, device=images.device)
+    for i in range(0, len(images), RESIZE_CHUNK):
+        chunk = images[i : i + RESIZE_CHUNK].float()
+        big = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False)
+        out[i : i + RESIZE_CHUNK] = big.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+@dataclass
+class Domain:
+    """Labelled uint8 images (N, C, S, S) on the device plus the transform that defines the domain."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    transform: Compose
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def render(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The batch ``idx`` as the network sees it: float (B, 3, S, S) in [-1, 1]."""
+        x = self.images[idx].float().div_(255.0)
+        x = self.transform(x, generator)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return x * 2 - 1
+
+    def render_all(self, generator: torch.Generator, batch: int = 2048) -> torch.Tensor:
+        """Every image rendered once and stored as uint8 (N, 3, S, S): a fixed test set."""
+        out = []
+        for i in range(0, len(self), batch):
+            idx = torch.arange(i, min(i + batch, len(self)), device=self.images.device)
+            out.append(((self.render(idx, generator) + 1) * 127.5).round_().to(torch.uint8))
+        return torch.cat(out)
+
+
+@dataclass
+class EvalSet:
+    """A fixed labelled test set, rendered once (uint8, 3 channels)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def batches(self, size: int):
+        for i in range(0, len(self.images), size):
+            x = self.images[i : i + size].float().mul_(2 / 255.0).sub_(1.0)
+            yield x, self.labels[i : i + size]
+
+
+@dataclass
+class DomainData:
+    """Everything a run draws from: two training domains and the fixed evaluation sets."""
+
+    source: Domain
+    target: Domain
+    evals: dict[str, EvalSet]
+
+
+def _dataset_cfg(cfg: DictConfig | None, fallback: DictConfig) -> dict[str, Any]:
+    chosen = fallback if cfg is None else cfg
+    return OmegaConf.to_container(chosen, resolve=True)  # type: ignore[return-value]
+
+
+def build_domains(cfg: DictConfig, device: torch.device) -> DomainData:
+    """Load, resize and place the data; render the evaluation sets with fixed seeds.
+
+    The target test set uses ``target.test_seed`` so every run and method sees the same images;
+    target training images get fresh random transforms at each draw and their labels are never
+    read by any method.
+    """
+    size, data = cfg.data.image_size, cfg.data
+    source_splits = DATASETS.build(cfg.source, root=data.root, download=data.download).load()
+    target_cfg = _dataset_cfg(cfg.target.get("dataset"), cfg.source)
+    target_splits = (
+        source_splits
+        if target_cfg == _dataset_cfg(None, cfg.source)
+        else DATASETS.build(target_cfg, root=data.root, download=data.download).load()
+    )
+    source_tf = Compose.from_config(cfg.source.get("transforms"))
+    target_tf = Compose.from_config(cfg.target.transforms)
+
+    def domain(split: tuple[torch.Tensor, torch.Tensor], tf: Compose, limit: int | None = None) -> Domain:
+        x, y = split
+        if limit is not None:
+            x, y = x[:limit], y[:limit]
+        return Domain(resize(x.to(device), size), y.to(device), tf)
+
+    def fixed(dom: Domain, seed: int) -> EvalSet:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        return EvalSet(dom.render_all(gen), dom.labels)
+
+    limit = data.get("eval_limit")
+    test_seed = cfg.target.test_seed
+    evals = {
+        "source_val": fixed(domain(source_splits.val, source_tf, limit), test_seed),
+        "source_test": fixed(domain(source_splits.test, source_tf, limit), test_seed),
+        "target_test": fixed(domain(target_splits.test, target_tf, limit), test_seed),
+    }
+    return DomainData(
+        source=domain(source_splits.train, source_tf),
+        target=domain(target_splits.train, target_tf),
+        evals=evals,
+    )
