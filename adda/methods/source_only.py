@@ -1,6 +1,6 @@
 """Source-only baseline: the classifier never sees the target domain.
 
-min_{E, C}  E_{(x, y) ~ S} CE(C(E(x)), y)
+    min_{E, C}  E_{(x, y) ~ S} CE(C(E(x)), y)
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from adda.registry import METHODS
 
 @METHODS.register("source_only")
 class SourceOnly(Method):
+    """Plain supervised training on the labelled batch of domain ``trains_on``."""
+
     uses_target = False
     uses_discriminator = False
+    trains_on = "source"
 
     def __init__(self, backbone, discriminator, optim, steps) -> None:
         super().__init__(backbone, discriminator, optim, steps)
@@ -23,11 +26,11 @@ class SourceOnly(Method):
         self.start_schedule()
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
-        xs, ys = source
-        logits = self.backbone(xs)
-        loss = F.cross_entropy(logits, ys)
+        x, y = source if self.trains_on == "source" else target
+        logits = self.backbone(x)
+        loss = F.cross_entropy(logits, y)
         self.step(self.optimizers["model"], loss)
         return {
             "loss/class": loss.detach(),
-            "acc/source_batch": (logits.argmax(1) == ys).float().mean(),
+            f"acc/{self.trains_on}_batch": (logits.detach().argmax(1) == y).float().mean(),
         }
