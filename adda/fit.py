@@ -1,11 +1,14 @@
-"""The training loop: draw batches, step the method, log, evaluate at intervals."""
+"""The training loop: draw batches, step the method, log, evaluate and checkpoint at intervals."""
 
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
@@ -17,7 +20,15 @@ from adda.methods import Method
 
 
 class NonFiniteLoss(AddaError):
-    """A loss or metric became NaN/inf; the message names the step and the quantity."""
+    """A loss or weight became NaN/inf; the message names the step and the quantity."""
+
+
+class Interrupted(AddaError):
+    """SIGINT/SIGTERM arrived; a checkpoint of the last finished step was written."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 class MetricMeter:
@@ -39,43 +50,91 @@ class MetricMeter:
         return out
 
 
-def fit(
-    method: Method,
-    source: BatchStream,
-    target: BatchStream,
-    steps: int,
-    logger: RunLogger,
-    log_every: int,
-    eval_every: int,
-    evaluate: Callable[[], dict[str, float]],
-    progress: bool = True,
-) -> float:
-    """Run ``steps`` training steps; returns the wall-clock seconds spent training."""
-    meter = MetricMeter()
-    seconds = 0.0
-    bar = tqdm(
-        range(steps), desc=type(method).__name__, disable=not progress, dynamic_ncols=True, mininterval=1.0
-    )
-    tick = time.perf_counter()
-    for step in bar:
-        src = source.next()
-        tgt = target.next() if method.uses_target else src
-        meter.add(method.train_step(src, tgt, step))
-        done = step + 1
-        if done % log_every == 0 or done == steps:
-            lr = method.learning_rate()
-            values = meter.read()
-            bad = [k for k, v in values.items() if not math.isfinite(v)]
-            if bad:
+@contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While inside, SIGINT/SIGTERM only record themselves; the loop stops at a step boundary."""
+    received: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@dataclass
+class Loop:
+    """Runs steps ``start .. steps-1``; ``save(step, seconds)`` writes a checkpoint."""
+
+    method: Method
+    source: BatchStream
+    target: BatchStream
+    logger: RunLogger
+    steps: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+    evaluate: Callable[[], dict[str, float]]
+    save: Callable[[int, float], str]
+    progress: bool = True
+    last_values: dict[str, float] | None = None  # the last logged training metrics
+    stopped_at: int | None = None  # the step a signal stopped the loop after
+
+    def run(self, start: int = 0, seconds: float = 0.0) -> float:
+        """Train to ``steps``; returns the total training seconds (evaluation excluded)."""
+        meter, last_good = MetricMeter(), None
+        bar = tqdm(
+            range(start, self.steps),
+            initial=start,
+            total=self.steps,
+            desc=type(self.method).__name__,
+            disable=not self.progress,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
+        tick = time.perf_counter()
+        with stop_signals() as received:
+            for step in bar:
+                src = self.source.next()
+                tgt = self.target.next() if self.method.uses_target else src
+                meter.add(self.method.train_step(src, tgt, step))
+                done = step + 1
+                if done % self.log_every == 0 or done == self.steps:
+                    self._log(meter.read(), done, last_good, bar)
+                due_eval = self.eval_every and done % self.eval_every == 0 and done != self.steps
+                due_save = self.checkpoint_every and done % self.checkpoint_every == 0 and done != self.steps
+                if due_eval or due_save or received:
+                    seconds += time.perf_counter() - tick
+                    if due_eval:
+                        self.logger.scalars({f"acc/{k}": v for k, v in self.evaluate().items()}, done)
+                    if due_save or received:
+                        self._check_weights(done, last_good)
+                        last_good = self.save(done, seconds)
+                    if received:
+                        self.stopped_at = done
+                        bar.close()
+                        raise Interrupted(f"stopped by signal {received[0]} after step {done}", received[0])
+                    tick = time.perf_counter()
+        bar.close()
+        return seconds + time.perf_counter() - tick
+
+    def _log(self, values: dict[str, float], done: int, last_good: str | None, bar: tqdm) -> None:
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLoss(
+                f"{bad[0]}={values[bad[0]]} by step {done}; last good checkpoint: {last_good or 'none'}; "
+                f"lower optim.lr or the adversarial weight"
+            )
+        self.last_values = values
+        self.logger.scalars({**values, "lr": self.method.learning_rate()}, done)
+        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+
+    def _check_weights(self, done: int, last_good: str | None) -> None:
+        for name, p in self.method.named_parameters():
+            if not torch.isfinite(p).all():
                 raise NonFiniteLoss(
-                    f"{bad[0]}={values[bad[0]]} at step {done}: lower optim.lr or the adversarial weight"
+                    f"weight {name} is not finite at step {done}; "
+                    f"last good checkpoint: {last_good or 'none'}; lower optim.lr"
                 )
-            logger.scalars({**values, "lr": lr}, done)
-            bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-        if eval_every and done % eval_every == 0 and done != steps:
-            seconds += time.perf_counter() - tick
-            logger.scalars({f"acc/{k}": v for k, v in evaluate().items()}, done)
-            tick = time.perf_counter()
-    seconds += time.perf_counter() - tick
-    bar.close()
-    return seconds

@@ -14,9 +14,10 @@ from torchvision.utils import make_grid
 class RunLogger:
     """One TensorBoard event folder per run (``<run>/tb``)."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        """``purge_step``: on resume, drop events a crashed run logged after its checkpoint."""
         self.log_dir = log_dir
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():

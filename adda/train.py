@@ -6,9 +6,9 @@ Each run folder gets ``.hydra/`` (the composed config), ``tb/`` (TensorBoard), `
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from adda import checkpoint
 from adda.data import BatchStream, build_domains
 from adda.errors import AddaError, ConfigError
 from adda.evaluate import evaluate
-from adda.fit import fit
+from adda.fit import Interrupted, Loop
 from adda.logging import RunLogger
 from adda.methods import Method
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
-from adda.runtime import resolve_device, save_checkpoint, seed_everything, write_json
+from adda.runtime import resolve_device, seed_everything, write_json
+from adda.validate import validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger(__name__)
@@ -57,82 +59,111 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
+def resume_point(cfg: DictConfig, out_dir: Path) -> tuple[DictConfig, Path, dict[str, Any] | None]:
+    """With ``trainer.resume=<run dir>``: that run's own config, folder and checkpoint."""
+    if not cfg.trainer.get("resume"):
+        return cfg, out_dir, None
+    run_dir = Path(cfg.trainer.resume).expanduser()
+    state = checkpoint.load(run_dir)
+    run_dir = run_dir if run_dir.is_dir() else run_dir.parent
+    log.info("resuming %s at step %d (its saved config is used)", run_dir, state["step"])
+    return OmegaConf.create(state["config"]), run_dir, state
+
+
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Train and evaluate one configuration, writing everything into ``out_dir``."""
+    """Train and evaluate one configuration (or resume one), writing everything into its folder."""
+    validate(cfg)
+    cfg, out_dir, state = resume_point(cfg, out_dir)
     trainer = cfg.trainer
-    if trainer.steps <= 0 or trainer.batch_size <= 0:
-        raise ConfigError(
-            f"trainer.steps={trainer.steps}, trainer.batch_size={trainer.batch_size}: both must be > 0"
-        )
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     method = build_method(cfg, device)
     if trainer.channels_last:  # NHWC convolutions: about 1.3x faster steps on CPU for the seed CNN
         method.to(memory_format=torch.channels_last)
     data = build_domains(cfg, device)
-    write_json(out_dir / "metrics.json", {"status": "running", "method": cfg.method.name})
+    streams = {
+        "source": BatchStream(data.source, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed)),
+        "target": BatchStream(
+            data.target, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed + 1)
+        ),
+    }
+    start, seconds = 0, 0.0
+    if state is not None:
+        checkpoint.restore(state, method, streams)
+        start, seconds = state["step"], state["seconds"]
+    write_json(out_dir / "metrics.json", {"status": "running", "method": cfg.method.name, "step": start})
 
-    source = BatchStream(data.source, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed))
-    target = BatchStream(data.target, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed + 1))
-    logger = RunLogger(out_dir / "tb")
-    preview = torch.Generator(device).manual_seed(cfg.seed)
-    idx = torch.arange(trainer.preview_images, device=device)
-    logger.images("samples/source", data.source.render(idx, preview))
-    logger.images("samples/target", data.target.render(idx, preview))
-
+    logger = RunLogger(out_dir / "tb", purge_step=start or None)
+    if not start:
+        preview = torch.Generator(device).manual_seed(cfg.seed)
+        idx = torch.arange(trainer.preview_images, device=device)
+        logger.images("samples/source", data.source.render(idx, preview))
+        logger.images("samples/target", data.target.render(idx, preview))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    loop = Loop(
+        method,
+        streams["source"],
+        streams["target"],
+        logger,
+        trainer.steps,
+        log_every=trainer.log_every,
+        eval_every=trainer.eval_every,
+        checkpoint_every=trainer.checkpoint_every,
+        evaluate=lambda: evaluate(method, data.evals, trainer.eval_batch_size),
+        save=lambda step, secs: str(checkpoint.save(out_dir, method, streams, step, secs, config)),
+        progress=trainer.progress,
+    )
     log.info(
-        "%s on %s: %d steps, %d+%d images per step",
+        "%s on %s: steps %d..%d, %d+%d images per step",
         cfg.method.name,
         device,
+        start,
         trainer.steps,
         trainer.batch_size,
         trainer.batch_size if method.uses_target else 0,
     )
     try:
-        seconds = fit(
-            method,
-            source,
-            target,
-            trainer.steps,
-            logger,
-            log_every=trainer.log_every,
-            eval_every=trainer.eval_every,
-            evaluate=lambda: evaluate(method, data.evals, trainer.eval_batch_size),
-            progress=trainer.progress,
+        seconds = loop.run(start, seconds)
+        scores = evaluate(method, data.evals, trainer.eval_batch_size)
+        logger.scalars({f"acc/{k}": v for k, v in scores.items()}, trainer.steps)
+        metrics = {
+            "status": "done",
+            "method": cfg.method.name,
+            "uses_target_labels": method.uses_target_labels,
+            "source_acc": scores["source_test_acc"],
+            "target_acc": scores["target_test_acc"],
+            "gap": scores["source_test_acc"] - scores["target_test_acc"],
+            "source_val_acc": scores["source_val_acc"],
+            "domain_acc": scores.get("domain_acc"),
+            "steps": trainer.steps,
+            "seconds": round(seconds, 2),
+            "source_images_per_s": round(trainer.steps * trainer.batch_size / max(seconds, 1e-9), 1),
+            "device": str(device),
+            "seed": cfg.seed,
+        }
+        checkpoint.save(out_dir, method, streams, trainer.steps, seconds, config)
+        logger.hparams(
+            hparams(cfg), {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")}
         )
+    except Interrupted:
+        write_json(
+            out_dir / "metrics.json",
+            {
+                "status": "interrupted",
+                "method": cfg.method.name,
+                "step": loop.stopped_at,
+                "last_train_metrics": loop.last_values,
+                "resume": f"adda-train trainer.resume={out_dir}",
+            },
+        )
+        raise
+    except AddaError as err:
+        write_json(
+            out_dir / "metrics.json", {"status": "failed", "method": cfg.method.name, "error": str(err)}
+        )
+        raise
     finally:
-        logger.writer.flush()
-    scores = evaluate(method, data.evals, trainer.eval_batch_size)
-    logger.scalars({f"acc/{k}": v for k, v in scores.items()}, trainer.steps)
-
-    metrics = {
-        "status": "done",
-        "method": cfg.method.name,
-        "uses_target_labels": method.uses_target_labels,
-        "source_acc": scores["source_test_acc"],
-        "target_acc": scores["target_test_acc"],
-        "gap": scores["source_test_acc"] - scores["target_test_acc"],
-        "source_val_acc": scores["source_val_acc"],
-        "domain_acc": scores.get("domain_acc"),
-        "steps": trainer.steps,
-        "seconds": round(seconds, 2),
-        "source_images_per_s": round(trainer.steps * trainer.batch_size / seconds, 1),
-        "device": str(device),
-        "seed": cfg.seed,
-    }
-    save_checkpoint(
-        out_dir / "checkpoint.pt",
-        {
-            "step": trainer.steps,
-            "model": method.state_dict(),
-            "optimizers": method.optimizer_state(),
-            "config": OmegaConf.to_container(cfg, resolve=True),
-        },
-    )
-    logger.hparams(
-        hparams(cfg), {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")}
-    )
-    logger.close()
+        logger.close()
     write_json(out_dir / "metrics.json", metrics)
     log.info(
         "source_acc %.4f  target_acc %.4f  gap %.4f  (%.0f s, %.0f source images/s)",
@@ -147,22 +178,23 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; user-fixable errors end as one line (and exit 2 outside sweeps)."""
+    """Hydra entry point: user-fixable errors end as one line (exit 2 outside sweeps); an
+    interrupted run leaves a checkpoint and says how to resume it."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    start = time.time()
     try:
         return run(cfg, out_dir)["source_val_acc"]
+    except Interrupted as err:
+        log.error(
+            "interrupted: %s; resume with: adda-train trainer.resume=%s",
+            err,
+            cfg.trainer.get("resume") or out_dir,
+        )
+        sys.exit(128 + err.signum)
     except AddaError as err:
         log.error("error: %s", err)
-        write_json(
-            out_dir / "metrics.json",
-            {
-                "status": "failed",
-                "error": str(err),
-                "method": cfg.method.get("name"),
-                "seconds": round(time.time() - start, 2),
-            },
-        )
+        metrics = out_dir / "metrics.json"
+        if not metrics.exists() or json.loads(metrics.read_text()).get("status") == "running":
+            write_json(metrics, {"status": "failed", "error": str(err), "method": cfg.method.get("name")})
         if HydraConfig.get().mode == RunMode.RUN:
             sys.exit(2)
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +22,32 @@ class Splits:
     test: tuple[torch.Tensor, torch.Tensor]
 
 
+# name -> (size in bytes, IDX magic number, item count, SHA-256)
 MNIST_FILES = {
-    "train-images-idx3-ubyte": 47_040_016,
-    "train-labels-idx1-ubyte": 60_008,
-    "t10k-images-idx3-ubyte": 7_840_016,
-    "t10k-labels-idx1-ubyte": 10_008,
+    "train-images-idx3-ubyte": (
+        47_040_016,
+        2051,
+        60_000,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train-labels-idx1-ubyte": (
+        60_008,
+        2049,
+        60_000,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "t10k-images-idx3-ubyte": (
+        7_840_016,
+        2051,
+        10_000,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "t10k-labels-idx1-ubyte": (
+        10_008,
+        2049,
+        10_000,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
 }
 
 
@@ -40,10 +63,13 @@ def missing_mnist_message(root: Path) -> str:
 class MNIST:
     """MNIST in torchvision's layout under ``root``; the seed's split keeps train[-val_size:] out."""
 
-    def __init__(self, root: str | Path, download: bool = False, val_size: int = 10_000) -> None:
+    def __init__(
+        self, root: str | Path, download: bool = False, val_size: int = 10_000, verify: bool = False
+    ) -> None:
         self.root = Path(root)
         self.download = download
         self.val_size = val_size
+        self.verify = verify
 
     def load(self) -> Splits:
         from torchvision.datasets import MNIST as TorchvisionMNIST
@@ -65,17 +91,22 @@ class MNIST:
         )
 
     def _check_files(self, raw: Path) -> None:
+        """Size and IDX header always; SHA-256 too with ``verify`` (a second or so)."""
         if not raw.is_dir():
             raise DataError(missing_mnist_message(self.root))
-        for name, size in MNIST_FILES.items():
+        refetch = f"delete it and run `python scripts/fetch_mnist.py --root {self.root}`"
+        for name, (size, magic, count, sha256) in MNIST_FILES.items():
             path = raw / name
             if not path.is_file():
                 raise DataError(missing_mnist_message(self.root))
             if path.stat().st_size != size:
-                raise DataError(
-                    f"{path} has {path.stat().st_size} bytes, expected {size}: delete it and run "
-                    f"`python scripts/fetch_mnist.py --root {self.root}`"
-                )
+                raise DataError(f"{path} has {path.stat().st_size} bytes, expected {size}: {refetch}")
+            with path.open("rb") as f:
+                header = struct.unpack(">II", f.read(8))
+            if header != (magic, count):
+                raise DataError(f"{path} has IDX header {header}, expected {(magic, count)}: {refetch}")
+            if self.verify and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+                raise DataError(f"{path} fails its SHA-256 check: {refetch}")
 
 
 @DATASETS.register("synthetic")

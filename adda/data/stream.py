@@ -26,3 +26,12 @@ class BatchStream:
         idx = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
         return self.domain.render(idx, self.generator), self.domain.labels[idx]
+
+    def state_dict(self) -> dict:
+        """Where the stream stands: enough to draw exactly the same batches after a resume."""
+        return {"generator": self.generator.get_state(), "order": self._order.cpu(), "pos": self._pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self._order = state["order"].to(self.domain.images.device)
+        self._pos = state["pos"]

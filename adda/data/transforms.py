@@ -67,9 +67,11 @@ def load_photos(photos: str, min_size: int) -> list[np.ndarray]:
         from PIL import Image
 
         folder = Path(photos).expanduser()
-        files = sorted(
-            p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"}
-        ) if folder.is_dir() else []
+        files = (
+            sorted(p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"})
+            if folder.is_dir()
+            else []
+        )
         if not files:
             raise DataError(
                 f"background.photos={photos!r}: no .jpg/.png images found; give a folder of "

@@ -1,6 +1,6 @@
 """Source-only baseline: the classifier never sees the target domain.
 
-    min_{E, C}  E_{(x, y) ~ S} CE(C(E(x)), y)
+min_{E, C}  E_{(x, y) ~ S} CE(C(E(x)), y)
 """
 
 from __future__ import annotations

@@ -70,3 +70,18 @@ def test_target_test_set_is_fixed_across_builds(synthetic_cfg):
     assert torch.equal(a.images, b.images)
     c = build_domains(synthetic_cfg("target.test_seed=7"), torch.device("cpu")).evals["target_test"]
     assert not torch.equal(a.images, c.images) and torch.equal(a.labels, c.labels)
+
+
+def test_wrong_header_and_checksum_are_named(tmp_path):
+    from adda.data.datasets import MNIST_FILES
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, (size, magic, count, _) in MNIST_FILES.items():
+        header = magic.to_bytes(4, "big") + count.to_bytes(4, "big")
+        (raw / name).write_bytes(header + b"\0" * (size - 8))
+    with pytest.raises(DataError, match="train-images-idx3-ubyte fails its SHA-256 check.*fetch_mnist"):
+        MNIST(tmp_path, verify=True).load()
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\0" * MNIST_FILES["t10k-labels-idx1-ubyte"][0])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte has IDX header"):
+        MNIST(tmp_path).load()

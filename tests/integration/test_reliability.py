@@ -1,0 +1,199 @@
+"""Resume, interrupts, NaN guards, corrupt checkpoints and config validation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from adda import checkpoint
+from adda.errors import AddaError, ConfigError
+from adda.fit import Interrupted, NonFiniteLoss
+from adda.methods.base import Method
+from adda.train import run
+from tests.conftest import SYNTHETIC
+
+EXACT = ("source_acc", "target_acc", "gap", "source_val_acc", "domain_acc", "steps", "status")
+
+
+def interrupt_at(monkeypatch, stop_step, signum=signal.SIGINT):
+    """Deliver a real signal to this process while training step ``stop_step - 1`` runs."""
+    original = Method.train_step
+
+    def step(self, source, target, step):
+        if step == stop_step - 1:
+            os.kill(os.getpid(), signum)
+        return original(self, source, target, step)
+
+    monkeypatch.setattr(Method, "train_step", step)
+
+
+@pytest.mark.parametrize(
+    "method,stop",
+    [("adda", 13), ("adda", 27), ("grl", 21), ("minimax", 8)],  # adda switches stage at step 20
+)
+def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
+    synthetic_cfg, tmp_path, monkeypatch, method, stop
+):
+    overrides = (
+        f"method={method}",
+        "trainer.steps=40",
+        "trainer.eval_every=15",
+        "trainer.checkpoint_every=10",
+    )
+    straight = run(synthetic_cfg(*overrides), tmp_path / "straight")
+
+    interrupt_at(monkeypatch, stop)
+    with pytest.raises(Interrupted):
+        run(synthetic_cfg(*overrides), tmp_path / "cut")
+    monkeypatch.undo()
+    state = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert state["status"] == "interrupted" and state["step"] == stop
+    assert state["resume"] == f"adda-train trainer.resume={tmp_path / 'cut'}"
+    assert checkpoint.load(tmp_path / "cut")["step"] == stop
+
+    resumed = run(synthetic_cfg(f"trainer.resume={tmp_path / 'cut'}"), tmp_path / "elsewhere")
+    assert {k: resumed[k] for k in EXACT} == {k: straight[k] for k in EXACT}
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text()) == resumed
+
+
+def test_non_finite_loss_stops_with_step_and_last_checkpoint(synthetic_cfg, tmp_path, monkeypatch):
+    original = Method.train_step
+
+    def poisoned(self, source, target, step):
+        metrics = original(self, source, target, step)
+        return {**metrics, "loss/class": torch.tensor(float("nan"))} if step >= 25 else metrics
+
+    monkeypatch.setattr(Method, "train_step", poisoned)
+    cfg = synthetic_cfg("method=grl", "trainer.steps=40", "trainer.checkpoint_every=20")
+    with pytest.raises(NonFiniteLoss) as err:
+        run(cfg, tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "loss/class=nan by step 30" in message
+    assert f"last good checkpoint: {tmp_path / 'checkpoint.pt'}" in message
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+    assert checkpoint.load(tmp_path)["step"] == 20
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("optim.lr=0", "optim.lr=0"),
+        ("optim.lr=-1e-3", "optim.lr=-0.001"),
+        ("trainer.batch_size=0", "trainer.batch_size=0"),
+        ("trainer.steps=abc", "trainer.steps='abc'"),
+        ("trainer.steps=2.5", "trainer.steps=2.5"),
+        ("device=tpu", "device='tpu'"),
+        ("trainer.progress=maybe", "trainer.progress='maybe'"),
+        ("target.transforms.0.threshold=1.5", "target.transforms[0].threshold=1.5"),
+        ("+method.pretrain_fraction=2", "method.pretrain_fraction=2"),
+        ("optim.betas=[0.9,1.5]", "optim.betas=[0.9, 1.5]"),
+    ],
+)
+def test_bad_values_fail_before_training_with_one_line(synthetic_cfg, tmp_path, override, key):
+    with pytest.raises(ConfigError) as err:
+        run(synthetic_cfg(override), tmp_path)
+    message = str(err.value)
+    assert message.startswith(key) and "must be" in message and "\n" not in message
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_image_size_the_backbone_cannot_take(synthetic_cfg, tmp_path):
+    with pytest.raises(ConfigError, match="seed_cnn with 4 blocks needs data.image_size >= 46"):
+        run(synthetic_cfg("data.image_size=32", "backbone.blocks=4"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"not a checkpoint at all", "is corrupt or not an adda checkpoint"),
+        (None, "is not an adda checkpoint"),  # a real torch file, but someone else's
+    ],
+)
+def test_corrupt_or_foreign_checkpoint_is_one_line(tmp_path, content, expected):
+    path = tmp_path / "checkpoint.pt"
+    if content is None:
+        torch.save({"weights": torch.zeros(2)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        checkpoint.load(tmp_path)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"format": 1, "x": Payload()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt or not an adda checkpoint"):
+        checkpoint.load(tmp_path)
+
+
+def cli(*args, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "adda.train", *SYNTHETIC, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def wait_for(path, proc, timeout=120):
+    end = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_writes_checkpoint_and_prints_the_resume_command(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    proc = cli(
+        "trainer.steps=100000", "trainer.checkpoint_every=20", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
+    wait_for(run_dir / "checkpoint.pt", proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert f"resume with: adda-train trainer.resume={run_dir}" in out + err
+    state = json.loads((run_dir / "metrics.json").read_text())
+    assert state["status"] == "interrupted" and checkpoint.load(run_dir)["step"] == state["step"]
+
+
+def test_kill_9_then_resume_finishes_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = cli("trainer.steps=400", "trainer.checkpoint_every=20", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for(run_dir / "checkpoint.pt", proc)
+    proc.kill()
+    proc.communicate()
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"
+    cut = checkpoint.load(run_dir)["step"]
+    assert 0 < cut < 400
+    resumed = cli(f"trainer.resume={run_dir}", f"hydra.run.dir={tmp_path / 'resume'}", cwd=tmp_path)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"resuming {run_dir} at step {cut}" in out + err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "done" and metrics["steps"] == 400
+
+
+def test_corrupt_checkpoint_on_the_command_line_is_one_line_without_traceback(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x80\x02garbage")
+    proc = cli(f"trainer.resume={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in out + err
+    errors = [line for line in (out + err).splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "corrupt or not an adda checkpoint" in errors[0]
+
+
+def test_errors_are_adda_errors():
+    assert issubclass(checkpoint.CheckpointError, AddaError) and issubclass(NonFiniteLoss, AddaError)
