@@ -94,10 +94,9 @@ def load(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and torch errors all mean "not a readable checkpoint"
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path} is corrupt or not an adda checkpoint ({reason}); "
-            f"resume from an earlier run folder or start afresh"
+            f"{path} is corrupt or not an adda checkpoint (a weights-only load refused it: "
+            f"{type(err).__name__}); resume from an earlier run folder or start afresh"
         ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an adda checkpoint (format {FORMAT}); start afresh")
