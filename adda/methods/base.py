@@ -5,7 +5,8 @@ Convention: a discriminator's logit is positive for "source" and negative for "t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -28,6 +29,19 @@ def domain_loss(source_logits: torch.Tensor, target_logits: torch.Tensor) -> tor
 def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
     correct = torch.cat([source_logits > 0, target_logits <= 0])
     return correct.float().mean()
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Gradients flow through ``module`` to its input but are not computed for its weights:
+    the encoder's step needs the discriminator's input gradient, never its weight gradient."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
 
 
 class Method(nn.Module):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.methods.base import Batch, Method, domain_accuracy, domain_loss, frozen
 from adda.registry import METHODS
 
 
@@ -41,7 +41,8 @@ class DomainConfusion(Method):
 
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
-        conf_loss = confusion_loss(self.discriminator(taps[self.discriminator.tap]))
+        with frozen(self.discriminator) as disc:
+            conf_loss = confusion_loss(disc(taps[disc.tap]))
         self.step(self.optimizers["model"], class_loss + self.weight * conf_loss)
         return {
             "loss/class": class_loss.detach(),

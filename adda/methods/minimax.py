@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.methods.base import Batch, Method, domain_accuracy, domain_loss, frozen
 from adda.registry import METHODS
 
 
@@ -51,7 +51,8 @@ class Minimax(Method):
             }
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
-        d = self.discriminator(taps[self.discriminator.tap])
+        with frozen(self.discriminator) as disc:
+            d = disc(taps[disc.tap])
         dom_loss = domain_loss(d[:n], d[n:])
         self.step(self.optimizers["classifier"], class_loss - self.weight * dom_loss)
         return {
