@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,17 @@ class Splits:
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
+
+    @classmethod
+    def holding_out(
+        cls, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], val_size: int
+    ) -> Splits:
+        """Keeps the last ``val_size`` training images out as the validation split."""
+        x, y = train
+        if not 0 < val_size < len(x):
+            raise DataError(f"val_size={val_size}: must lie between 1 and {len(x) - 1} for this dataset")
+        n = len(x) - val_size
+        return cls(train=(x[:n], y[:n]), val=(x[n:], y[n:]), test=test)
 
 
 # name -> (size in bytes, IDX magic number, item count, SHA-256)
@@ -82,12 +94,8 @@ class MNIST:
             test = TorchvisionMNIST(str(self.root), train=False, download=self.download)
         except (RuntimeError, OSError) as err:
             raise DataError(f"{missing_mnist_message(self.root)} ({err})") from err
-        x, y = train.data.unsqueeze(1), train.targets
-        n = len(x) - self.val_size
-        return Splits(
-            train=(x[:n], y[:n]),
-            val=(x[n:], y[n:]),
-            test=(test.data.unsqueeze(1), test.targets),
+        return Splits.holding_out(
+            (train.data.unsqueeze(1), train.targets), (test.data.unsqueeze(1), test.targets), self.val_size
         )
 
     def _check_files(self, raw: Path) -> None:
@@ -107,6 +115,73 @@ class MNIST:
                 raise DataError(f"{path} has IDX header {header}, expected {(magic, count)}: {refetch}")
             if self.verify and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
                 raise DataError(f"{path} fails its SHA-256 check: {refetch}")
+
+
+class TorchvisionDigits:
+    """A torchvision digit set kept in ``root/<folder>``: downloaded when asked, else read.
+
+    Subclasses say which files make it up and how to read one split as uint8 (N, C, H, W); the
+    domain resizes every set to ``data.image_size`` and renders grey ones with three channels.
+    """
+
+    folder: str
+    files: tuple[str, ...]
+
+    def __init__(self, root: str | Path, download: bool = False, val_size: int = 1000) -> None:
+        self.root = Path(root) / self.folder
+        self.download = download
+        self.val_size = val_size
+
+    def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def load(self) -> Splits:
+        missing = [f for f in self.files if not (self.root / f).is_file()]
+        if missing and not self.download:
+            raise DataError(self.missing_message(missing))
+        try:
+            train, test = self.read(train=True), self.read(train=False)
+        except (RuntimeError, OSError) as err:
+            raise DataError(f"{self.missing_message(self.files)} ({err})") from err
+        return Splits.holding_out(train, test, self.val_size)
+
+    def missing_message(self, files: Iterable[str]) -> str:
+        name = type(self).__name__
+        return (
+            f"{name} not found: {', '.join(files)} missing in {self.root}; pass data.download=true "
+            f"(online) or copy torchvision's {name} files there"
+        )
+
+
+@DATASETS.register("usps")
+class USPS(TorchvisionDigits):
+    """USPS: 7,291 training and 2,007 test grey 16x16 digits, scaled by torchvision to 0-255."""
+
+    folder = "USPS"
+    files = ("usps.bz2", "usps.t.bz2")
+
+    def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.datasets import USPS as TorchvisionUSPS
+
+        split = TorchvisionUSPS(str(self.root), train=train, download=self.download)
+        return torch.from_numpy(split.data).unsqueeze(1), torch.as_tensor(split.targets, dtype=torch.int64)
+
+
+@DATASETS.register("svhn")
+class SVHN(TorchvisionDigits):
+    """SVHN: 73,257 training and 26,032 test colour 32x32 house-number crops (label 10 -> 0)."""
+
+    folder = "SVHN"
+    files = ("train_32x32.mat", "test_32x32.mat")
+
+    def __init__(self, root: str | Path, download: bool = False, val_size: int = 7326) -> None:
+        super().__init__(root, download, val_size)
+
+    def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.datasets import SVHN as TorchvisionSVHN
+
+        split = TorchvisionSVHN(str(self.root), split="train" if train else "test", download=self.download)
+        return torch.from_numpy(split.data), torch.as_tensor(split.labels, dtype=torch.int64)
 
 
 @DATASETS.register("synthetic")

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from adda.data.datasets import Splits
 from adda.data.transforms import Compose
 from adda.registry import DATASETS
 
@@ -82,6 +83,30 @@ def _dataset_cfg(cfg: DictConfig | None, fallback: DictConfig) -> dict[str, Any]
     return OmegaConf.to_container(chosen, resolve=True)  # type: ignore[return-value]
 
 
+def load_splits(cfg: DictConfig) -> tuple[Splits, Splits]:
+    """The source dataset's splits and the target's (the same object unless it names another)."""
+    data = cfg.data
+    source_splits = DATASETS.build(cfg.source, root=data.root, download=data.download).load()
+    target_cfg = _dataset_cfg(cfg.target.get("dataset"), cfg.source)
+    if target_cfg == _dataset_cfg(None, cfg.source):
+        return source_splits, source_splits
+    return source_splits, DATASETS.build(target_cfg, root=data.root, download=data.download).load()
+
+
+def make_domain(
+    split: tuple[torch.Tensor, torch.Tensor],
+    tf: Compose,
+    size: int,
+    device: torch.device,
+    limit: int | None = None,
+) -> Domain:
+    """The first ``limit`` images of a split, resized on ``device``."""
+    x, y = split
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return Domain(resize(x.to(device), size), y.to(device), tf)
+
+
 def build_domains(cfg: DictConfig, device: torch.device) -> DomainData:
     """Load, resize and place the data; render the evaluation sets with fixed seeds.
 
@@ -89,36 +114,24 @@ def build_domains(cfg: DictConfig, device: torch.device) -> DomainData:
     target training images get fresh random transforms at each draw and their labels are never
     read by any method.
     """
-    size, data = cfg.data.image_size, cfg.data
-    source_splits = DATASETS.build(cfg.source, root=data.root, download=data.download).load()
-    target_cfg = _dataset_cfg(cfg.target.get("dataset"), cfg.source)
-    target_splits = (
-        source_splits
-        if target_cfg == _dataset_cfg(None, cfg.source)
-        else DATASETS.build(target_cfg, root=data.root, download=data.download).load()
-    )
+    size = cfg.data.image_size
+    source_splits, target_splits = load_splits(cfg)
     source_tf = Compose.from_config(cfg.source.get("transforms"))
     target_tf = Compose.from_config(cfg.target.transforms)
-
-    def domain(split: tuple[torch.Tensor, torch.Tensor], tf: Compose, limit: int | None = None) -> Domain:
-        x, y = split
-        if limit is not None:
-            x, y = x[:limit], y[:limit]
-        return Domain(resize(x.to(device), size), y.to(device), tf)
 
     def fixed(dom: Domain, seed: int) -> EvalSet:
         gen = torch.Generator(device=device).manual_seed(seed)
         return EvalSet(dom.render_all(gen), dom.labels)
 
-    limit = data.get("eval_limit")
+    limit = cfg.data.get("eval_limit")
     test_seed = cfg.target.test_seed
     evals = {
-        "source_val": fixed(domain(source_splits.val, source_tf, limit), test_seed),
-        "source_test": fixed(domain(source_splits.test, source_tf, limit), test_seed),
-        "target_test": fixed(domain(target_splits.test, target_tf, limit), test_seed),
+        "source_val": fixed(make_domain(source_splits.val, source_tf, size, device, limit), test_seed),
+        "source_test": fixed(make_domain(source_splits.test, source_tf, size, device, limit), test_seed),
+        "target_test": fixed(make_domain(target_splits.test, target_tf, size, device, limit), test_seed),
     }
     return DomainData(
-        source=domain(source_splits.train, source_tf),
-        target=domain(target_splits.train, target_tf),
+        source=make_domain(source_splits.train, source_tf, size, device),
+        target=make_domain(target_splits.train, target_tf, size, device),
         evals=evals,
     )
