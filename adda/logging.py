@@ -11,6 +11,11 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
 
+def image_grid(batch: torch.Tensor, nrow: int = 8) -> torch.Tensor:
+    """Images in [-1, 1] tiled into one float (3, H, W) picture in [0, 1], ``nrow`` per row."""
+    return make_grid(batch.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
+
+
 class RunLogger:
     """One TensorBoard event folder per run (``<run>/tb``)."""
 
@@ -25,8 +30,7 @@ class RunLogger:
 
     def images(self, tag: str, batch: torch.Tensor, step: int = 0, nrow: int = 8) -> None:
         """A grid of images in [-1, 1]."""
-        grid = make_grid(batch.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
-        self.writer.add_image(tag, grid, step)
+        self.writer.add_image(tag, image_grid(batch, nrow), step)
 
     def hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Rows for the HParams dashboard, written into this run's own folder."""

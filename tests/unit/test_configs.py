@@ -30,8 +30,9 @@ def test_option_composes_and_its_parts_build(group, option):
         method = build_method(cfg, torch.device("cpu"))
         assert method.steps == cfg.trainer.steps
     if group in ("source", "target"):
-        Compose.from_config(cfg.target.transforms)
-        assert type(DATASETS.build(cfg.source, root="data")).__name__
+        assert len(Compose.from_config(cfg.target.transforms).transforms) == len(cfg.target.transforms)
+        for dataset in (cfg.source, cfg.target.get("dataset") or cfg.source):
+            assert hasattr(DATASETS.build(dataset, root="data"), "load")
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,9 @@ def test_affine_translates_by_a_fraction_and_scales_the_ink():
     assert torch.allclose(moved, centroid(x)[0] + 8, atol=0.5)
     big = torch.zeros(1, 1, 32, 32)
     big[..., 8:24, 8:24] = 1.0
-    assert Affine(scale=0.5, translate=0)(big, gen(0)).sum().item() == pytest.approx(big.sum().item() / 4, rel=0.05)
+    assert Affine(scale=0.5, translate=0)(big, gen(0)).sum().item() == pytest.approx(
+        big.sum().item() / 4, rel=0.05
+    )
 
 
 def test_elastic_moves_pixels_by_at_most_alpha():
