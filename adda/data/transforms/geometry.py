@@ -21,10 +21,13 @@ def warp(x: torch.Tensor, grid: torch.Tensor, fill: float) -> torch.Tensor:
     return (out + fill).clamp_(0.0, 1.0)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur with one ``sigma`` (in pixels) per image, as one grouped conv."""
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with one ``sigma`` (in pixels) per image, as one grouped conv.
+
+    ``max_sigma`` bounds ``sigma`` and sets the kernel's radius without reading the device.
+    """
     b, c, h, w = x.shape
-    radius = max(1, math.ceil(3 * float(sigma.max())))
+    radius = max(1, math.ceil(3 * max_sigma))
     offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     s = sigma.to(x.dtype).clamp_min(1e-3).view(b, 1)
     kernel = torch.exp(-0.5 * (offsets / s) ** 2)
@@ -100,7 +103,7 @@ class Elastic(Transform):
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape
         field = torch.rand(b, 2, h, w, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
-        field = gaussian_blur(field, self.sigma.draw(b, generator))
+        field = gaussian_blur(field, self.sigma.draw(b, generator), self.sigma.high)
         field = field / field.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)  # peak 1 px
         alpha = self.alpha.draw(b, generator).to(x.dtype).view(b, 1, 1, 1)
         size = torch.tensor([w, h], device=x.device, dtype=x.dtype).view(1, 2, 1, 1)
@@ -118,4 +121,4 @@ class Blur(Transform):
         self.sigma = Param("blur.sigma", sigma, low=0.0)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return gaussian_blur(x, self.sigma.draw(len(x), generator)).clamp_(0.0, 1.0)
+        return gaussian_blur(x, self.sigma.draw(len(x), generator), self.sigma.high).clamp_(0.0, 1.0)
