@@ -65,7 +65,7 @@ class ADDA(Method):
                 "loss/class": loss.detach(),
                 "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
             }
-        if not self.adapting:
+        if step == self.pretrain_steps:  # decided on the host: no device read per step
             self.start_adaptation()
         tap = self.discriminator.tap
         with torch.no_grad():
