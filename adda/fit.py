@@ -17,6 +17,7 @@ from adda.data import BatchStream
 from adda.errors import AddaError
 from adda.logging import RunLogger
 from adda.methods import Method
+from adda.runtime import autocast
 
 
 class NonFiniteLoss(AddaError):
@@ -79,6 +80,7 @@ class Loop:
     evaluate: Callable[[], dict[str, float]]
     save: Callable[[int, float], str]
     progress: bool = True
+    precision: str = "fp32"
     last_values: dict[str, float] | None = None  # the last logged training metrics
     stopped_at: int | None = None  # the step a signal stopped the loop after
 
@@ -99,7 +101,8 @@ class Loop:
             for step in bar:
                 src = self.source.next()
                 tgt = self.target.next() if self.method.uses_target else src
-                meter.add(self.method.train_step(src, tgt, step))
+                with autocast(src[0].device, self.precision):
+                    meter.add(self.method.train_step(src, tgt, step))
                 done = step + 1
                 if done % self.log_every == 0 or done == self.steps:
                     self._log(meter.read(), done, last_good, bar)

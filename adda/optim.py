@@ -15,6 +15,7 @@ OPTIMIZERS.register("adamw")(torch.optim.AdamW)
 OPTIMIZERS.register("sgd")(torch.optim.SGD)
 
 SCHEDULE_KEYS = ("decay_at", "decay_gamma")
+FUSABLE = {"adam", "adamw", "sgd"}
 
 
 def build_optimizer(
@@ -27,7 +28,10 @@ def build_optimizer(
         raise ConfigError(f"optim.lr={kwargs['lr']}: must be > 0")
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
-    return OPTIMIZERS.build(kwargs, params=list(params))
+    params = list(params)
+    if kwargs["name"] in FUSABLE and params and all(p.is_cuda for p in params):
+        kwargs.setdefault("fused", True)  # one kernel for the whole update instead of one per tensor
+    return OPTIMIZERS.build(kwargs, params=params)
 
 
 def lr_factor(step: int, total: int, decay_at: Sequence[float], gamma: float) -> float:

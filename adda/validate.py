@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from adda.errors import ConfigError
+from adda.runtime import PRECISIONS
 
 
 def _int(v: Any) -> bool:
@@ -52,6 +53,8 @@ RULES: dict[str, Rule] = {
     "trainer.preview_images": POSITIVE_INT,
     "trainer.progress": BOOL,
     "trainer.channels_last": BOOL,
+    "trainer.compile": BOOL,
+    "trainer.precision": (lambda v: v in PRECISIONS, " or ".join(PRECISIONS)),
     "optim.lr": POSITIVE,
     "optim.weight_decay": NON_NEGATIVE,
     "optim.decay_gamma": POSITIVE,

@@ -49,6 +49,9 @@ class ADDA(Method):
         encoder = self.target_encoder if domain == "target" and self.adapting else self.backbone.encoder
         return encoder(x)
 
+    def compilable(self) -> list[torch.nn.Module]:
+        return [*super().compilable(), self.target_encoder]
+
     def start_adaptation(self) -> None:
         """M_t <- M_s; freeze M_s and C; from now on target images use M_t."""
         self.target_encoder.load_state_dict(self.backbone.encoder.state_dict())

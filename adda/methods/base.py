@@ -85,6 +85,11 @@ class Method(nn.Module):
         assert self.discriminator is not None
         return self.discriminator(self.encode(x, domain)[self.discriminator.tap])
 
+    def compilable(self) -> list[nn.Module]:
+        """The modules the steps call directly: what ``trainer.compile=true`` compiles."""
+        parts = [self.backbone.encoder, self.backbone.head, self.discriminator]
+        return [m for m in parts if m is not None]
+
     def learning_rate(self) -> float:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]
 

@@ -92,6 +92,8 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(synthetic_cfg, tmp_
         ("target.transforms.0.threshold=1.5", "target.transforms[0].threshold=1.5"),
         ("+method.pretrain_fraction=2", "method.pretrain_fraction=2"),
         ("optim.betas=[0.9,1.5]", "optim.betas=[0.9, 1.5]"),
+        ("trainer.precision=fp16", "trainer.precision='fp16'"),
+        ("trainer.compile=yes", "trainer.compile='yes'"),
     ],
 )
 def test_bad_values_fail_before_training_with_one_line(synthetic_cfg, tmp_path, override, key):
@@ -99,6 +101,21 @@ def test_bad_values_fail_before_training_with_one_line(synthetic_cfg, tmp_path, 
         run(synthetic_cfg(override), tmp_path)
     message = str(err.value)
     assert message.startswith(key) and "must be" in message and "\n" not in message
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "target,override,message",
+    [
+        ("rotated", "target.transforms.0.degrees=[90,-90]", "rotate.degrees=[90, -90]: must be a number"),
+        ("noisy", "target.transforms.0.std=-1", "gaussian_noise.std=-1: must lie in [0, inf]"),
+        ("cluttered", "target.transforms.1.fill=plaid", "background.fill='plaid'; known: photo, solid"),
+    ],
+)
+def test_bad_transform_parameters_fail_before_training(synthetic_cfg, tmp_path, target, override, message):
+    with pytest.raises(ConfigError) as err:
+        run(synthetic_cfg(f"target={target}", override), tmp_path)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert not (tmp_path / "checkpoint.pt").exists()
 
 

@@ -72,3 +72,23 @@ def test_real_mnist_short_run_beats_chance_and_logs_the_tags(mnist_root, tmp_pat
     hparams = EventAccumulator(str(tmp_path / "tb"))
     hparams.Reload()
     assert "hparam/target_acc" in hparams.Tags()["scalars"]
+
+
+def test_bf16_autocast_run_learns_and_keeps_fp32_weights(synthetic_cfg, tmp_path):
+    cfg = synthetic_cfg("method=grl", "trainer.steps=60", "target=identity", "trainer.precision=bf16")
+    metrics = run(cfg, tmp_path)
+    assert metrics["status"] == "done" and metrics["source_acc"] > 0.5, metrics
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["model"]["backbone.head.weight"].dtype == torch.float32
+
+
+def test_channels_last_does_not_change_what_the_model_computes(synthetic_cfg):
+    from adda.train import build_method
+
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    outputs = []
+    for layout in ("true", "false"):
+        torch.manual_seed(0)
+        method = build_method(synthetic_cfg(f"trainer.channels_last={layout}"), torch.device("cpu"))
+        outputs.append(method.classify(x))
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-5)

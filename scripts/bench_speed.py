@@ -1,0 +1,224 @@
+"""Training speed on the seed task, three ways, measured in one run.
+
+* framework: ``adda``'s own loop: digits resized once and kept on the device, batches and the
+  MNIST-M-like target drawn there by batched transforms, metrics read only at log intervals.
+* bare: the same networks and the textbook update on fixed tensors already on the device, with no
+  data drawing at all: the model's own cost, which the framework should come close to.
+* conventional: the usual pipeline: a ``Dataset`` that resizes and composites one image at a time
+  (:mod:`adda.data.reference`), a ``DataLoader`` with worker processes, then the same update.
+
+Every line prints source images per second (``--batch`` source images per step, plus as many target
+images for the adaptation methods) and the ratio measured in this same run.  ``adda`` is timed in its
+adaptation stage.  Then the time to evaluate the 20k test images (source and target test sets).
+
+    python scripts/bench_speed.py                                   # CPU, batches 64 and 512
+    python scripts/bench_speed.py --device cuda --precision bf16 --compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader
+
+from adda.data import BatchStream, build_domains
+from adda.data.datasets import MNIST
+from adda.data.reference import PerSampleDigits
+from adda.data.transforms.colour import load_photos
+from adda.evaluate import evaluate
+from adda.fit import Loop, MetricMeter
+from adda.logging import RunLogger
+from adda.methods.base import domain_loss
+from adda.methods.grl import reverse_gradient
+from adda.optim import build_optimizer
+from adda.registry import BACKBONES, DISCRIMINATORS
+from adda.runtime import autocast, seed_everything
+from adda.train import CONF_DIR, build_method
+
+PROTOCOL_STEPS = 11_000  # the seed's run length: sets each method's schedules and ADDA's stage switch
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 512])
+    p.add_argument("--methods", nargs="+", default=["source_only", "grl", "adda", "confusion"])
+    p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on CPU, 200 on CUDA)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3 / 30)")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader workers (conventional)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--data-root", default=os.environ.get("ADDA_DATA", "data"))
+    args = p.parse_args()
+    cuda = args.device.startswith("cuda")
+    args.steps = args.steps or (200 if cuda else 20)
+    args.warmup = args.warmup if args.warmup is not None else (30 if cuda else 3)
+    return args
+
+
+def config(args: argparse.Namespace, method: str, batch: int):
+    overrides = [
+        f"method={method}",
+        f"trainer.batch_size={batch}",
+        f"trainer.steps={PROTOCOL_STEPS}",
+        f"trainer.precision={args.precision}",
+        f"trainer.compile={str(args.compile).lower()}",
+        f"device={args.device}",
+        f"data.root={args.data_root}",
+    ]
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def first_step(method) -> int:
+    """Where timing starts: ADDA in its adaptation stage, the others at the beginning."""
+    return getattr(method, "pretrain_steps", 0)
+
+
+def framework_rate(cfg, data, args, device, log_dir: Path) -> float:
+    """Source images/s of the framework's own loop (warm-up excluded)."""
+    seed_everything(0)
+    method = build_method(cfg, device)
+    batch = cfg.trainer.batch_size
+    streams = [BatchStream(d, batch, torch.Generator(device).manual_seed(i)) for i, d in enumerate(data)]
+    logger = RunLogger(log_dir)
+    start = first_step(method)
+    seconds = 0.0
+    for begin, end in ((start, start + args.warmup), (start + args.warmup, start + args.warmup + args.steps)):
+        loop = Loop(
+            method, *streams, logger, end, log_every=50, eval_every=0, checkpoint_every=0,
+            evaluate=dict, save=lambda *_: "", progress=False, precision=args.precision,
+        )  # fmt: skip
+        seconds = loop.run(begin)  # ends by reading the metrics: a device sync
+    logger.close()
+    return args.steps * batch / seconds
+
+
+def conventional_rate(cfg, loaders, args, device) -> float:
+    """The same update fed by per-sample ``Dataset`` + ``DataLoader`` workers."""
+    seed_everything(0)
+    method = build_method(cfg, device)
+    batches = zip(itertools.cycle(loaders[0]), itertools.cycle(loaders[1]))
+    meter, start = MetricMeter(), first_step(method)
+    for i, ((xs, ys), (xt, yt)) in enumerate(batches):
+        if i == args.warmup:
+            sync(device)
+            tick = time.perf_counter()
+        if i == args.warmup + args.steps:
+            break
+        src = (xs.to(device, non_blocking=True), ys.to(device, non_blocking=True))
+        tgt = (xt.to(device, non_blocking=True), yt.to(device, non_blocking=True))
+        with autocast(device, args.precision):
+            meter.add(method.train_step(src, tgt, start + i))
+    meter.read()
+    sync(device)
+    return args.steps * len(xs) / (time.perf_counter() - tick)
+
+
+def bare_rate(cfg, adversarial: bool, args, device) -> float:
+    """The networks' own cost: one joint DANN update (or a plain classifier update) on fixed tensors."""
+    seed_everything(0)
+    size, batch = cfg.data.image_size, cfg.trainer.batch_size
+    backbone = BACKBONES.build(cfg.backbone, image_size=size).to(device)
+    disc = DISCRIMINATORS.build(cfg.discriminator, in_shape=backbone.tap_shapes(size)["features"]).to(device)
+    modules = torch.nn.ModuleList([backbone, disc]).to(memory_format=torch.channels_last)
+    if args.compile:
+        for m in (backbone.encoder, backbone.head, disc):
+            m.compile()
+    opt = build_optimizer(modules.parameters(), {"name": "adam", "lr": 1e-3})
+    xs, xt = (torch.rand(batch, 3, size, size, device=device) * 2 - 1 for _ in range(2))
+    ys = torch.randint(0, 10, (batch,), device=device)
+
+    def step() -> None:
+        with autocast(device, args.precision):
+            if adversarial:
+                feats = backbone.encoder(torch.cat([xs, xt]))["features"]
+                d = disc(reverse_gradient(feats, 1.0))
+                loss = F.cross_entropy(backbone.head(feats[:batch]), ys) + domain_loss(d[:batch], d[batch:])
+            else:
+                loss = F.cross_entropy(backbone(xs), ys)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    sync(device)
+    tick = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync(device)
+    return args.steps * batch / (time.perf_counter() - tick)
+
+
+def make_loaders(cfg, args, device, batch: int) -> tuple[DataLoader, DataLoader]:
+    splits = MNIST(args.data_root).load()
+    x, y = splits.train
+    size = cfg.data.image_size
+    datasets = (PerSampleDigits(x, y, size), PerSampleDigits(x, y, size, load_photos("sklearn", size)))
+    kw = dict(batch_size=batch, shuffle=True, drop_last=True, num_workers=args.workers)
+    kw |= dict(persistent_workers=args.workers > 0, pin_memory=device.type == "cuda")
+    return DataLoader(datasets[0], **kw), DataLoader(datasets[1], **kw)
+
+
+def describe(device: torch.device, args: argparse.Namespace) -> str:
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    return (
+        f"device {device} ({name}); torch {torch.__version__}; precision {args.precision}; "
+        f"compile {args.compile}; {args.steps} timed steps after {args.warmup}; "
+        f"conventional: {args.workers} DataLoader workers"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device(args.device)
+    print(describe(device, args), flush=True)
+    base = config(args, "grl", args.batch_sizes[0])
+    domains = build_domains(base, device)
+    data = (domains.source, domains.target)
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in args.batch_sizes:
+            loaders = make_loaders(base, args, device, batch)
+            for name in args.methods:
+                cfg = config(args, name, batch)
+                fast = framework_rate(cfg, data, args, device, Path(tmp) / f"{name}{batch}")
+                slow = conventional_rate(cfg, loaders, args, device)
+                line = f"batch {batch:4d}  {name:12s} framework {fast:9,.0f} img/s"
+                line += f"  conventional {slow:9,.0f} img/s  framework/conventional {fast / slow:5.2f}x"
+                if name in ("source_only", "grl"):
+                    bare = bare_rate(cfg, name == "grl", args, device)
+                    line += f"  bare step {bare:9,.0f} img/s  framework/bare {fast / bare:5.2f}"
+                print(line, flush=True)
+            del loaders
+    method = build_method(base, device)
+    tests = {k: v for k, v in domains.evals.items() if k.endswith("_test")}
+    n = sum(len(v.labels) for v in tests.values())
+    evaluate(
+        method, {k: v for k, v in tests.items()}, base.trainer.eval_batch_size, args.precision
+    )  # warm-up
+    sync(device)
+    tick = time.perf_counter()
+    evaluate(method, tests, base.trainer.eval_batch_size, args.precision)
+    print(f"evaluation of {n:,} test images: {time.perf_counter() - tick:.2f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
