@@ -2,7 +2,7 @@
 
 Reads each run's ``metrics.json`` and ``.hydra/overrides.yaml``; runs that differ only in
 ``seed`` form one row.  Failed and unfinished runs are listed, never dropped.  Writes
-``DIR/report.md`` and prints it.
+``DIR/report.md`` (and prints it) and ``DIR/report.png``: target accuracy per row with error bars.
 """
 
 from __future__ import annotations
@@ -59,7 +59,12 @@ def mean_std(values: list[float], fmt: str) -> str:
     return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
 
 
-def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
+Group = tuple[str, list[dict[str, Any]]]
+
+
+def group_runs(runs: list[dict[str, Any]]) -> tuple[list[Group], set[str]]:
+    """Rows of runs that differ only by seed, best mean target accuracy first; and the overrides
+    common to every run (left out of the row labels)."""
     keyed = [[o for o in r["overrides"] if not o.startswith(NOT_GROUPED)] for r in runs]
     common = set.intersection(*(set(k) for k in keyed)) if len(runs) > 1 else set()
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -68,13 +73,25 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         if run["metrics"].get("uses_target_labels"):
             label += " (uses target labels)"
         groups[label].append(run["metrics"])
+
+    def score(group: Group) -> float:
+        done = finished(group[1])
+        return statistics.mean(m["target_acc"] for m in done) if done else -1.0
+
+    return sorted(groups.items(), key=lambda g: -score(g)), common
+
+
+def finished(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in metrics if m.get("status") == "done"]
+
+
+def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
+    groups, common = group_runs(runs)
     rows = []
-    for label, metrics in groups.items():
-        done = [m for m in metrics if m.get("status") == "done"]
+    for label, metrics in groups:
+        done = finished(metrics)
         cells = [mean_std([m[c] for m in done], fmt) if done else "-" for c, fmt in COLUMNS.items()]
-        score = statistics.mean(m["target_acc"] for m in done) if done else -1.0
-        rows.append((score, [label, f"{len(done)}/{len(metrics)}", *cells]))
-    rows.sort(key=lambda r: -r[0])
+        rows.append([label, f"{len(done)}/{len(metrics)}", *cells])
     head = ["runs", "done/all", *COLUMNS]
     lines = []
     if command:
@@ -82,7 +99,7 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
     if common:
         lines += [f"Common to all runs: `{' '.join(sorted(common))}`", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cells) + " |" for _, cells in rows]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     problems = [r for r in runs if r["metrics"].get("status") != "done"]
     if problems:
         lines += ["", "Not finished:"]
@@ -91,13 +108,54 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
             for r in problems
         ]
     devices = sorted({r["metrics"].get("device", "?") for r in runs if r["metrics"].get("status") == "done"})
+    by_target = sorted(
+        {r["metrics"]["objective"] for r in runs if r["metrics"].get("objective") == "target_acc"}
+    )
+    selection = (
+        "**The sweep's objective was target_acc: the sweeper chose with target test labels**, so these "
+        "numbers overstate what a label-free choice would reach."
+        if by_target
+        else "no target label was used for training (except rows marked as using target labels) or "
+        "for model selection; target test labels only score it."
+    )
     lines += [
         "",
         f"Device: {', '.join(devices) or '-'}. Mean ± std over seeds; seconds = training time. "
-        "Accuracies are of the final model: no target label was used for training (except rows "
-        "marked as using target labels) or for model selection; target test labels only score it.",
+        f"Accuracies are of the final model: {selection}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Mean target (and source) accuracy per row, ± std over seeds; rows with no finished run
+    are drawn empty and labelled as such."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups, _ = group_runs(runs)
+    labels, target, target_err, source = [], [], [], []
+    for label, metrics in groups:
+        done = finished(metrics)
+        labels.append(f"{label}  ({len(done)}/{len(metrics)} done)")
+        accs = [m["target_acc"] for m in done]
+        target.append(statistics.mean(accs) if accs else 0.0)
+        target_err.append(statistics.stdev(accs) if len(accs) > 1 else 0.0)
+        source.append(statistics.mean(m["source_acc"] for m in done) if done else float("nan"))
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(labels)))
+    rows = list(range(len(labels)))[::-1]  # best at the top
+    ax.barh(rows, target, xerr=target_err, color="tab:blue", capsize=4, label="target accuracy")
+    ax.scatter(source, rows, color="tab:orange", marker="|", s=200, zorder=3, label="source accuracy")
+    ax.set_yticks(rows, labels, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy (mean ± std over seeds)")
+    ax.set_title(title, fontsize=8, loc="left")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 BEGIN, END = "<!-- adda-report: begin -->", "<!-- adda-report: end -->"
@@ -123,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print(f"error: no run folders (with .hydra/) under {args.dir}", file=sys.stderr)
         return 2
-    text = render(runs, sweep_command(args.dir))
+    command = sweep_command(args.dir)
+    text = render(runs, command)
     (args.dir / "report.md").write_text(text)
+    plot(runs, args.dir / "report.png", command or str(args.dir))
     if args.out:
         write_section(args.out, text)
     print(text, end="")

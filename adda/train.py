@@ -6,6 +6,7 @@ Each run folder gets ``.hydra/`` (the composed config), ``tb/`` (TensorBoard), `
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -31,6 +32,22 @@ from adda.validate import validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger(__name__)
+DIRNAME_LIMIT = 120
+
+
+def run_dirname(overrides: str) -> str:
+    """A sweep run's folder name from its overrides (``conf/train.yaml``: ``hydra.sweep.subdir``).
+
+    Long override lists are cut, with a hash of the whole list to keep names unique, so they stay
+    under the file system's 255-byte limit; ``.hydra/overrides.yaml`` keeps every override.
+    """
+    if len(overrides) <= DIRNAME_LIMIT:
+        return overrides
+    digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
+    return f"{overrides[: DIRNAME_LIMIT - 12]}...{digest}"
+
+
+OmegaConf.register_new_resolver("adda_dirname", run_dirname, replace=True)
 
 
 def build_method(cfg: DictConfig, device: torch.device) -> Method:
@@ -145,6 +162,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             "source_images_per_s": round(trainer.steps * trainer.batch_size / max(seconds, 1e-9), 1),
             "device": str(device),
             "seed": cfg.seed,
+            "objective": cfg.objective,
         }
         checkpoint.save(out_dir, method, streams, trainer.steps, seconds, config)
         logger.hparams(
@@ -181,13 +199,25 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def record_failure(out_dir: Path, cfg: DictConfig, error: str) -> None:
+    """Mark the run failed in its ``metrics.json`` unless it already says how it ended."""
+    metrics = out_dir / "metrics.json"
+    if not metrics.exists() or json.loads(metrics.read_text()).get("status") == "running":
+        write_json(metrics, {"status": "failed", "error": error, "method": cfg.method.get("name")})
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: user-fixable errors end as one line (exit 2 outside sweeps); an
-    interrupted run leaves a checkpoint and says how to resume it."""
+    """Hydra entry point; returns ``cfg.objective`` of the run (what a sweeper maximises).
+
+    User-fixable errors end as one line (exit 2 outside sweeps); an interrupted run leaves a
+    checkpoint and says how to resume it.  Inside a sweep no failure stops the other runs: the
+    run's folder records the error and the sweeper gets NaN (Optuna marks the trial failed).
+    """
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        return run(cfg, out_dir)["source_val_acc"]
+        return run(cfg, out_dir)[cfg.objective]
     except Interrupted as err:
         log.error(
             "interrupted: %s; resume with: adda-train trainer.resume=%s",
@@ -197,12 +227,16 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(128 + err.signum)
     except AddaError as err:
         log.error("error: %s", err)
-        metrics = out_dir / "metrics.json"
-        if not metrics.exists() or json.loads(metrics.read_text()).get("status") == "running":
-            write_json(metrics, {"status": "failed", "error": str(err), "method": cfg.method.get("name")})
-        if HydraConfig.get().mode == RunMode.RUN:
+        record_failure(out_dir, cfg, str(err))
+        if not sweeping:
             sys.exit(2)
-        return None
+        return float("nan")
+    except Exception as err:
+        if not sweeping:
+            raise
+        log.exception("run failed; the sweep goes on")
+        record_failure(out_dir, cfg, f"{type(err).__name__}: {err}")
+        return float("nan")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,12 @@ DEVICE: Rule = (
     "auto, cpu, cuda or cuda:N",
 )
 
+# Metrics a sweeper may maximise; only target_acc reads target labels.
+OBJECTIVES = ("source_val_acc", "source_acc", "target_acc")
+
 RULES: dict[str, Rule] = {
     "seed": INT,
+    "objective": (lambda v: v in OBJECTIVES, " or ".join(OBJECTIVES)),
     "device": DEVICE,
     "data.image_size": (lambda v: _int(v) and v >= 8, "an integer >= 8"),
     "data.download": BOOL,

@@ -66,3 +66,12 @@ def test_overrides_reach_the_config():
         3,
         "/x",
     )
+
+
+def test_sweep_folder_names_stay_short_and_unique():
+    from adda.train import DIRNAME_LIMIT, run_dirname
+
+    assert run_dirname("method=grl,seed=0") == "method=grl,seed=0"
+    long = ",".join(f"key{i}=value{i}" for i in range(40))
+    cut, other = run_dirname(long), run_dirname(long + "x")
+    assert len(cut) == DIRNAME_LIMIT and cut.startswith(long[:50]) and cut != other
