@@ -44,7 +44,7 @@ def run_dirname(overrides: str) -> str:
     if len(overrides) <= DIRNAME_LIMIT:
         return overrides
     digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
-    return f"{overrides[: DIRNAME_LIMIT - 12]}...{digest}"
+    return f"{overrides[: DIRNAME_LIMIT - 11]}...{digest}"
 
 
 OmegaConf.register_new_resolver("adda_dirname", run_dirname, replace=True)
