@@ -11,6 +11,7 @@ import argparse
 import json
 import statistics
 import sys
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -143,14 +144,14 @@ def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
         target.append(statistics.mean(accs) if accs else 0.0)
         target_err.append(statistics.stdev(accs) if len(accs) > 1 else 0.0)
         source.append(statistics.mean(m["source_acc"] for m in done) if done else float("nan"))
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(labels)))
+    fig, ax = plt.subplots(figsize=(8, 1.5 + 0.45 * len(labels)))
     rows = list(range(len(labels)))[::-1]  # best at the top
     ax.barh(rows, target, xerr=target_err, color="tab:blue", capsize=4, label="target accuracy")
     ax.scatter(source, rows, color="tab:orange", marker="|", s=200, zorder=3, label="source accuracy")
     ax.set_yticks(rows, labels, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy (mean ± std over seeds)")
-    ax.set_title(title, fontsize=8, loc="left")
+    ax.set_title(textwrap.fill(title, 110), fontsize=8, loc="left")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
