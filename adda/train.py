@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from adda import checkpoint
 from adda.data import BatchStream, build_domains
@@ -71,15 +72,31 @@ def build_method(cfg: DictConfig, device: torch.device) -> Method:
     return method
 
 
-def hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The run's knobs, flattened for TensorBoard's HParams table."""
-    flat: dict[str, Any] = {"seed": cfg.seed}
-    for group in ("method", "backbone", "discriminator", "optim", "trainer"):
-        for key, value in OmegaConf.to_container(cfg[group], resolve=True).items():
-            flat[f"{group}.{key}"] = value
-    flat["target.name"] = cfg.target.name
-    flat["source.name"] = cfg.source.name
-    return flat
+KEY_HPARAMS = ("method.name", "target.name", "source.name", "seed", "optim.lr")
+NOT_HPARAMS = ("hydra", "data.root", "device", "trainer.progress", "trainer.resume")
+
+
+def hparams(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The run's key knobs plus every key its command line set, for TensorBoard's HParams tab.
+
+    Within a sweep the swept keys become the table's columns; constants stay out of the way.  A
+    group choice (``method=adda``) appears as that group's ``name``.
+    """
+    keys = list(KEY_HPARAMS)
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key.startswith(NOT_HPARAMS) or "/" in key:
+            continue
+        node = OmegaConf.select(cfg, key)
+        key = f"{key}.name" if isinstance(node, DictConfig) and "name" in node else key
+        if key not in keys:
+            keys.append(key)
+    values = {k: OmegaConf.select(cfg, k) for k in keys}
+    return {
+        k: OmegaConf.to_container(v) if isinstance(v, ListConfig) else v
+        for k, v in values.items()
+        if v is not None
+    }
 
 
 def resume_point(cfg: DictConfig, out_dir: Path) -> tuple[DictConfig, Path, dict[str, Any] | None]:
@@ -93,8 +110,11 @@ def resume_point(cfg: DictConfig, out_dir: Path) -> tuple[DictConfig, Path, dict
     return OmegaConf.create(state["config"]), run_dir, state
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Train and evaluate one configuration (or resume one), writing everything into its folder."""
+def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Train and evaluate one configuration (or resume one), writing everything into its folder.
+
+    ``overrides``: the command line's, whose keys the HParams entry lists.
+    """
     validate(cfg)
     cfg, out_dir, state = resume_point(cfg, out_dir)
     trainer = cfg.trainer
@@ -166,7 +186,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         }
         checkpoint.save(out_dir, method, streams, trainer.steps, seconds, config)
         logger.hparams(
-            hparams(cfg), {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")}
+            hparams(cfg, overrides),
+            {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")},
         )
     except Interrupted:
         write_json(
@@ -217,7 +238,7 @@ def main(cfg: DictConfig) -> float | None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        return run(cfg, out_dir)[cfg.objective]
+        return run(cfg, out_dir, HydraConfig.get().overrides.task)[cfg.objective]
     except Interrupted as err:
         log.error(
             "interrupted: %s; resume with: adda-train trainer.resume=%s",

@@ -92,3 +92,30 @@ def test_channels_last_does_not_change_what_the_model_computes(synthetic_cfg):
         method = build_method(synthetic_cfg(f"trainer.channels_last={layout}"), torch.device("cpu"))
         outputs.append(method.classify(x))
     assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def test_hparams_entry_holds_the_key_knobs_and_every_key_the_command_line_set(synthetic_cfg, tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    overrides = [
+        "method=grl",
+        "optim.lr=0.002",
+        "discriminator.hidden=[16,16]",
+        "data.root=/x",
+        "hydra.job.chdir=false",
+    ]
+    cfg = synthetic_cfg("method=grl", "optim.lr=0.002", "discriminator.hidden=[16,16]", "trainer.steps=10")
+    run(cfg, tmp_path, overrides)
+    events = tb_tags(tmp_path)
+    content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    logged = dict(plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams)
+    assert set(logged) == {
+        "method.name",
+        "target.name",
+        "source.name",
+        "seed",
+        "optim.lr",
+        "discriminator.hidden",
+    }
+    assert logged["method.name"].string_value == "grl" and logged["optim.lr"].number_value == 0.002
+    assert "hparam/target_acc" in events.Tags()["scalars"]
