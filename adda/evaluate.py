@@ -9,14 +9,23 @@ from adda.methods import Method
 from adda.runtime import autocast
 
 
+def eval_batch_size(setting: int | str, device: torch.device) -> int:
+    """``auto``: 64 on CPU, where small batches stay in cache (about 2x faster than 1000 for the
+    seed CNN on 2 cores), and 2048 on CUDA, where large batches fill the GPU."""
+    if setting != "auto":
+        return int(setting)
+    return 2048 if device.type == "cuda" else 64
+
+
 @torch.inference_mode()
 def evaluate(
-    method: Method, evals: dict[str, EvalSet], batch_size: int = 1000, precision: str = "fp32"
+    method: Method, evals: dict[str, EvalSet], batch_size: int | str = "auto", precision: str = "fp32"
 ) -> dict[str, float]:
     """``<set>_acc`` for every set, plus ``domain_acc`` (source vs target test) when there is a
     discriminator.  A set named ``source_*`` goes through the source encoder, ``target_*`` the
     target one (they differ only for methods with separate encoders)."""
     was_training = method.training
+    batch_size = eval_batch_size(batch_size, next(method.parameters()).device)
     method.eval()
     out: dict[str, float] = {}
     dom_correct, dom_total = 0, 0  # summed on the device; read once at the end

@@ -53,7 +53,7 @@ RULES: dict[str, Rule] = {
     "trainer.log_every": POSITIVE_INT,
     "trainer.eval_every": NON_NEGATIVE_INT,
     "trainer.checkpoint_every": NON_NEGATIVE_INT,
-    "trainer.eval_batch_size": POSITIVE_INT,
+    "trainer.eval_batch_size": (lambda v: v == "auto" or POSITIVE_INT[0](v), "auto or an integer > 0"),
     "trainer.preview_images": POSITIVE_INT,
     "trainer.progress": BOOL,
     "trainer.channels_last": BOOL,

@@ -9,7 +9,8 @@
 
 Every line prints source images per second (``--batch`` source images per step, plus as many target
 images for the adaptation methods) and the ratio measured in this same run.  ``adda`` is timed in its
-adaptation stage.  Then the time to evaluate the 20k test images (source and target test sets).
+adaptation stage.  Then the time to evaluate the 20k test images (source and target test sets) at the
+automatic evaluation batch and at 1000.
 
     python scripts/bench_speed.py                                   # CPU, batches 64 and 512
     python scripts/bench_speed.py --device cuda --precision bf16 --compile
@@ -33,7 +34,7 @@ from adda.data import BatchStream, build_domains
 from adda.data.datasets import MNIST
 from adda.data.reference import PerSampleDigits
 from adda.data.transforms.colour import load_photos
-from adda.evaluate import evaluate
+from adda.evaluate import eval_batch_size, evaluate
 from adda.fit import Loop, MetricMeter
 from adda.logging import RunLogger
 from adda.methods.base import domain_loss
@@ -211,13 +212,19 @@ def main() -> None:
     method = build_method(base, device)
     tests = {k: v for k, v in domains.evals.items() if k.endswith("_test")}
     n = sum(len(v.labels) for v in tests.values())
-    evaluate(
-        method, {k: v for k, v in tests.items()}, base.trainer.eval_batch_size, args.precision
-    )  # warm-up
-    sync(device)
-    tick = time.perf_counter()
-    evaluate(method, tests, base.trainer.eval_batch_size, args.precision)
-    print(f"evaluation of {n:,} test images: {time.perf_counter() - tick:.2f} s", flush=True)
+    auto = eval_batch_size("auto", device)
+    seconds = {}
+    for batch in (auto, 1000):
+        evaluate(method, tests, batch, args.precision)  # warm-up
+        sync(device)
+        tick = time.perf_counter()
+        evaluate(method, tests, batch, args.precision)
+        seconds[batch] = time.perf_counter() - tick
+    print(
+        f"evaluation of {n:,} test images: {seconds[auto]:.2f} s at batch {auto} (auto), "
+        f"{seconds[1000]:.2f} s at batch 1000, auto/1000 speed {seconds[1000] / seconds[auto]:.2f}x",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ from adda.registry import TRANSFORMS
 
 
 class Transform:
-    """A batched image op; subclasses override ``__call__``."""
+    """A batched image op; subclasses override ``__call__``.
+
+    ``__call__`` returns a new tensor or its own input, never one it keeps (a cache, a buffer):
+    the caller edits the result in place.
+    """
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
