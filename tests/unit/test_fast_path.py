@@ -91,3 +91,10 @@ def test_training_on_either_pipeline_gives_identical_weights():
             method.train_step((xs, labels[idx]), (xt, labels[idx]), step)
         models.append(method.state_dict())
     assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
+
+
+def test_rendered_batches_are_contiguous_three_channel_tensors():
+    images, labels = digits(8)
+    for chain in (Compose([]), Compose([Binarize(0.5), Background()])):
+        x = Domain(resize(images, SIZE), labels, chain).render(torch.arange(8), torch.Generator())
+        assert x.shape == (8, 3, SIZE, SIZE) and x.is_contiguous()  # no stride-0 channel view
