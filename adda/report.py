@@ -46,12 +46,18 @@ def read_runs(root: Path) -> list[dict[str, Any]]:
 
 
 def sweep_command(root: Path) -> str | None:
-    """The ``adda-train -m ...`` line that made the sweep, from Hydra's ``multirun.yaml``."""
+    """The ``adda-train -m ...`` line that made the sweep, from Hydra's ``multirun.yaml``
+    (launcher and sweeper choices included, the output folder left out)."""
     path = root / "multirun.yaml"
     if not path.exists():
         return None
-    task = yaml.safe_load(path.read_text())["hydra"]["overrides"]["task"]
-    return "adda-train -m " + " ".join(task)
+    overrides = yaml.safe_load(path.read_text())["hydra"]["overrides"]
+    engine = [
+        o
+        for o in overrides.get("hydra", [])
+        if not o.startswith(("hydra.sweep.dir", "hydra.run.dir", "hydra.mode"))
+    ]
+    return "adda-train -m " + " ".join([*engine, *overrides["task"]])
 
 
 def mean_std(values: list[float], fmt: str) -> str:

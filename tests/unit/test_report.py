@@ -36,7 +36,8 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
         tmp_path, "5", [*common, "method=target_oracle", "seed=0"], {**done(0.95), "uses_target_labels": True}
     )
     (tmp_path / "multirun.yaml").write_text(
-        "hydra:\n  overrides:\n    task: [experiment=seed64, 'method=grl,source_only', 'seed=0,1']\n"
+        "hydra:\n  overrides:\n    hydra: [hydra/launcher=joblib, hydra.sweep.dir=/x]\n"
+        "    task: [experiment=seed64, 'method=grl,source_only', 'seed=0,1']\n"
     )
     out = tmp_path / "docs" / "RESULTS.md"
     out.parent.mkdir()
@@ -46,7 +47,10 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
     text = (tmp_path / "report.md").read_text()
     assert text == capsys.readouterr().out
     assert out.read_text() == f"# Results\nHand-written preface.\n{begin}{text}{end}Tail.\n"
-    assert "Command: `adda-train -m experiment=seed64 method=grl,source_only seed=0,1`" in text
+    assert (
+        "Command: `adda-train -m hydra/launcher=joblib experiment=seed64 method=grl,source_only seed=0,1`"
+        in text
+    )
     assert "Common to all runs: `experiment=seed64`" in text
     rows = [line for line in text.splitlines() if line.startswith("| method")]
     assert (
