@@ -157,7 +157,7 @@ def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
     ax.set_yticks(rows, labels, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy (mean ± std over seeds)")
-    ax.set_title(textwrap.fill(title, 110), fontsize=8, loc="left")
+    ax.set_title(textwrap.fill(title, 95), fontsize=8, loc="left")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
