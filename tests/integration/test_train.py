@@ -119,3 +119,11 @@ def test_hparams_entry_holds_the_key_knobs_and_every_key_the_command_line_set(sy
     }
     assert logged["method.name"].string_value == "grl" and logged["optim.lr"].number_value == 0.002
     assert "hparam/target_acc" in events.Tags()["scalars"]
+
+
+def test_compiled_run_learns_and_keeps_checkpoint_names(synthetic_cfg, tmp_path):
+    cfg = synthetic_cfg("method=grl", "trainer.steps=20", "target=identity", "trainer.compile=true")
+    metrics = run(cfg, tmp_path)
+    assert metrics["status"] == "done" and metrics["source_acc"] > 0.3, metrics
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert "backbone.head.weight" in state["model"] and not any("_orig_mod" in k for k in state["model"])
