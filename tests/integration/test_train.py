@@ -74,12 +74,14 @@ def test_real_mnist_short_run_beats_chance_and_logs_the_tags(mnist_root, tmp_pat
     assert "hparam/target_acc" in hparams.Tags()["scalars"]
 
 
-def test_bf16_autocast_run_learns_and_keeps_fp32_weights(synthetic_cfg, tmp_path):
-    cfg = synthetic_cfg("method=grl", "trainer.steps=60", "target=identity", "trainer.precision=bf16")
+@pytest.mark.parametrize("option", ["trainer.precision=bf16", "trainer.compile=true"])
+def test_speed_options_learn_and_keep_fp32_weights_under_the_same_names(synthetic_cfg, tmp_path, option):
+    cfg = synthetic_cfg("method=grl", "trainer.steps=40", "target=identity", option)
     metrics = run(cfg, tmp_path)
-    assert metrics["status"] == "done" and metrics["source_acc"] > 0.5, metrics
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert state["model"]["backbone.head.weight"].dtype == torch.float32
+    assert metrics["status"] == "done" and metrics["source_acc"] > 0.3, metrics
+    weights = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    assert weights["backbone.head.weight"].dtype == torch.float32
+    assert not any("_orig_mod" in k for k in weights)  # compiling in place keeps checkpoint names
 
 
 def test_channels_last_does_not_change_what_the_model_computes(synthetic_cfg):
@@ -119,11 +121,3 @@ def test_hparams_entry_holds_the_key_knobs_and_every_key_the_command_line_set(sy
     }
     assert logged["method.name"].string_value == "grl" and logged["optim.lr"].number_value == 0.002
     assert "hparam/target_acc" in events.Tags()["scalars"]
-
-
-def test_compiled_run_learns_and_keeps_checkpoint_names(synthetic_cfg, tmp_path):
-    cfg = synthetic_cfg("method=grl", "trainer.steps=20", "target=identity", "trainer.compile=true")
-    metrics = run(cfg, tmp_path)
-    assert metrics["status"] == "done" and metrics["source_acc"] > 0.3, metrics
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert "backbone.head.weight" in state["model"] and not any("_orig_mod" in k for k in state["model"])
