@@ -21,7 +21,7 @@ from PIL import Image
 
 from adda.data.domain import load_splits, make_domain
 from adda.data.transforms import Compose
-from adda.errors import AddaError, ConfigError
+from adda.errors import AddaError
 from adda.logging import RunLogger, image_grid
 from adda.runtime import resolve_device
 from adda.train import CONF_DIR
@@ -57,10 +57,6 @@ def interleave_rows(source: torch.Tensor, target: torch.Tensor, cols: int) -> to
 def write_preview(cfg: DictConfig, out_dir: Path) -> list[Path]:
     """Render the grid, write it as PNG(s) and to TensorBoard; returns the PNG paths."""
     validate(cfg)
-    for key in ("images", "cols"):
-        value = cfg.preview[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"preview.{key}={value!r}: must be an integer > 0")
     device = resolve_device(cfg.device)
     source, target = pairs(cfg, device)
     batch = interleave_rows(source, target, cfg.preview.cols)

@@ -71,6 +71,8 @@ RULES: dict[str, Rule] = {
         "a list of fractions in [0, 1]",
     ),
     "target.test_seed": INT,
+    "preview.images": POSITIVE_INT,
+    "preview.cols": POSITIVE_INT,
     "method.weight": NON_NEGATIVE,
     "method.k_classifier": POSITIVE_INT,
     "method.k_discriminator": POSITIVE_INT,

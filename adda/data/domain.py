@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -77,17 +76,14 @@ class DomainData:
     evals: dict[str, EvalSet]
 
 
-def _dataset_cfg(cfg: DictConfig | None, fallback: DictConfig) -> dict[str, Any]:
-    chosen = fallback if cfg is None else cfg
-    return OmegaConf.to_container(chosen, resolve=True)  # type: ignore[return-value]
-
-
 def load_splits(cfg: DictConfig) -> tuple[Splits, Splits]:
     """The source dataset's splits and the target's (the same object unless it names another)."""
     data = cfg.data
-    source_splits = DATASETS.build(cfg.source, root=data.root, download=data.download).load()
-    target_cfg = _dataset_cfg(cfg.target.get("dataset"), cfg.source)
-    if target_cfg == _dataset_cfg(None, cfg.source):
+    source_cfg = OmegaConf.to_container(cfg.source, resolve=True)
+    target_node = cfg.target.get("dataset")
+    target_cfg = source_cfg if target_node is None else OmegaConf.to_container(target_node, resolve=True)
+    source_splits = DATASETS.build(source_cfg, root=data.root, download=data.download).load()
+    if target_cfg == source_cfg:
         return source_splits, source_splits
     return source_splits, DATASETS.build(target_cfg, root=data.root, download=data.download).load()
 

@@ -86,6 +86,13 @@ def per_image(values: torch.Tensor) -> torch.Tensor:
     return values.view(-1, 1, 1, 1)
 
 
+def check_count(key: str, value: Any) -> int:
+    """An integer >= 1 (how many occluders, lattice cells, ...)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{key}={value!r}: must be an integer >= 1")
+    return value
+
+
 def check_unit(key: str, value: Any) -> float:
     """A number in [0, 1] (probabilities, fractions, grey levels)."""
     if not _is_number(value) or not 0.0 <= value <= 1.0:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adda.data.transforms.base import Transform, check_unit
+from adda.data.transforms.base import Transform, check_count, check_unit
 from adda.errors import ConfigError, DataError
 from adda.registry import TRANSFORMS
 
@@ -127,9 +127,7 @@ class Background(Transform):
             raise ConfigError(f"background.fill={fill!r}; known: {', '.join(self.FILLS)}")
         if blend not in self.BLENDS:
             raise ConfigError(f"background.blend={blend!r}; known: {', '.join(self.BLENDS)}")
-        if not isinstance(cells, int) or isinstance(cells, bool) or cells < 1:
-            raise ConfigError(f"background.cells={cells!r}: must be an integer >= 1")
-        self.fill, self.photos, self.cells = fill, photos, cells
+        self.fill, self.photos, self.cells = fill, photos, check_count("background.cells", cells)
         self.color_shift, self.blend = color_shift, blend
         self._bank: PhotoBank | None = None
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from adda.data.transforms.base import Param, Transform, check_unit, per_image
-from adda.errors import ConfigError
+from adda.data.transforms.base import Param, Transform, check_count, check_unit, per_image
 from adda.registry import TRANSFORMS
 
 
@@ -78,9 +77,7 @@ class Occlude(Transform):
 
     def __init__(self, size: float | list[float] = 0.3, count: int = 1, value: float = 0.0) -> None:
         self.size = Param("occlude.size", size, low=0.0, high=1.0)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise ConfigError(f"occlude.count={count!r}: must be an integer >= 1")
-        self.count = count
+        self.count = check_count("occlude.count", count)
         self.value = check_unit("occlude.value", value)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
