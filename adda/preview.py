@@ -44,14 +44,12 @@ def pairs(cfg: DictConfig, device: torch.device) -> tuple[torch.Tensor, torch.Te
 
 
 def interleave_rows(source: torch.Tensor, target: torch.Tensor, cols: int) -> torch.Tensor:
-    """Orders images so a grid of ``cols`` columns shows each source row above its target row."""
-    rows = []
-    for i in range(0, len(source), cols):
-        rows += [source[i : i + cols], target[i : i + cols]]
-        if len(rows[-1]) < cols:  # pad a short last row pair so the target row stays below
-            pad = torch.full((cols - len(rows[-1]), *source.shape[1:]), -1.0, device=source.device)
-            rows[-2], rows[-1] = torch.cat([rows[-2], pad]), torch.cat([rows[-1], pad])
-    return torch.cat(rows)
+    """Orders images so a grid of ``cols`` columns shows each source row above its target row
+    (a short last row is padded with black so the target row stays below its source row)."""
+    pad = -len(source) % cols
+    padded = [torch.cat([x, x.new_full((pad, *x.shape[1:]), -1.0)]) for x in (source, target)]
+    rows = torch.stack(padded).unflatten(1, (-1, cols))  # (2, rows, cols, C, H, W)
+    return rows.transpose(0, 1).flatten(0, 2)
 
 
 def write_preview(cfg: DictConfig, out_dir: Path) -> list[Path]:
