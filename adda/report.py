@@ -115,9 +115,7 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
             for r in problems
         ]
     devices = sorted({r["metrics"].get("device", "?") for r in runs if r["metrics"].get("status") == "done"})
-    by_target = sorted(
-        {r["metrics"]["objective"] for r in runs if r["metrics"].get("objective") == "target_acc"}
-    )
+    by_target = any(r["metrics"].get("objective") == "target_acc" for r in runs)
     selection = (
         "**The sweep's objective was target_acc: the sweeper chose with target test labels**, so these "
         "numbers overstate what a label-free choice would reach."
