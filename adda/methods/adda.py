@@ -10,6 +10,10 @@ Stage 2 (adaptation): the target encoder M_t starts as a copy of M_s; M_s and C 
     min_M_t  -log D(M_t(x_t))                                 (GAN loss, inverted labels)
 
 Source images go through M_s, target images through M_t, and both share the classifier C.
+
+``optim`` (and its ``decay_at`` schedule, as fractions of stage 1) drives stage 1 only; stage 2
+runs at the paper's constant Adam(``adapt_lr``, ``adapt_betas``), so a schedule written for joint
+training cannot shrink the adaptation's rate tenfold.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class ADDA(Method):
         adapt = {"lr": adapt_lr, "betas": tuple(adapt_betas)}
         self.optimizers["discriminator"] = self.optimizer(self.discriminator, **adapt)
         self.optimizers["target"] = self.optimizer(self.target_encoder, **adapt)
-        self.start_schedule()
+        self.start_schedule("source", steps=self.pretrain_steps)
 
     def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
         encoder = self.target_encoder if domain == "target" and self.adapting else self.backbone.encoder

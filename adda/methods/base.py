@@ -70,9 +70,11 @@ class Method(nn.Module):
         params = [p for m in modules for p in m.parameters()]
         return build_optimizer(params, self.optim_cfg, **override)
 
-    def start_schedule(self) -> None:
+    def start_schedule(self, *names: str, steps: int | None = None) -> None:
+        """Decay the optimisers ``names`` (default: all) at ``optim.decay_at`` fractions of ``steps``."""
         sched = {k: self.optim_cfg[k] for k in SCHEDULE_KEYS if k in self.optim_cfg}
-        self.schedule = StepDecay(self.optimizers.values(), self.steps, **sched)
+        optimizers = [self.optimizers[n] for n in names] if names else self.optimizers.values()
+        self.schedule = StepDecay(optimizers, self.steps if steps is None else steps, **sched)
 
     def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
         """Feature taps of ``x`` from the encoder used for ``domain`` (shared unless overridden)."""
