@@ -1,6 +1,9 @@
-"""Accuracy on the fixed evaluation sets, and the discriminator's accuracy on the test sets."""
+"""Accuracy on the fixed evaluation sets, the discriminator's accuracy on the test sets, and the
+predictions the label-free validators read."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -17,35 +20,55 @@ def eval_batch_size(setting: int | str, device: torch.device) -> int:
     return 2048 if device.type == "cuda" else 64
 
 
+@dataclass
+class Predictions:
+    """One evaluation set through the model: class logits, features, and the discriminator's
+    verdicts (True: "source") when it was asked for them."""
+
+    logits: torch.Tensor
+    features: torch.Tensor
+    says_source: torch.Tensor | None
+
+
 @torch.inference_mode()
+def predict(
+    method: Method, data: EvalSet, domain: str, batch_size: int, precision: str, discriminate: bool
+) -> Predictions:
+    """``data`` through the encoder used for ``domain`` (they differ only for methods with
+    separate encoders); the discriminator's tap is reduced to one verdict per image at once."""
+    disc = method.discriminator if discriminate else None
+    logits, features, verdicts = [], [], []
+    for x in data.batches(batch_size):
+        with autocast(x.device, precision):
+            taps = method.encode(x, domain)
+            logits.append(method.backbone.head(taps["features"]).float())
+            features.append(taps["features"].float())
+            if disc is not None:
+                verdicts.append(disc(taps[disc.tap]) > 0)
+    return Predictions(torch.cat(logits), torch.cat(features), torch.cat(verdicts) if verdicts else None)
+
+
 def evaluate(
     method: Method, evals: dict[str, EvalSet], batch_size: int | str = "auto", precision: str = "fp32"
-) -> dict[str, float]:
-    """``<set>_acc`` for every set, plus ``domain_acc`` (source vs target test) when there is a
-    discriminator.  A set named ``source_*`` goes through the source encoder, ``target_*`` the
-    target one (they differ only for methods with separate encoders)."""
+) -> tuple[dict[str, float], dict[str, Predictions]]:
+    """``<set>_acc`` for every labelled set, plus ``domain_acc`` (source vs target test) when there
+    is a discriminator; and every set's :class:`Predictions`."""
     was_training = method.training
     batch_size = eval_batch_size(batch_size, next(method.parameters()).device)
     method.eval()
-    out: dict[str, float] = {}
-    dom_correct, dom_total = 0, 0  # summed on the device; read once at the end
-    disc = method.discriminator
+    scores: dict[str, float] = {}
+    preds: dict[str, Predictions] = {}
+    dom_correct, dom_total = 0, 0
     for name, data in evals.items():
         domain = name.split("_")[0]
-        correct = torch.zeros((), device=data.labels.device)
-        for x, y in data.batches(batch_size):
-            with autocast(x.device, precision):
-                taps = method.encode(x, domain)
-                logits = method.backbone.head(taps["features"])
-                says_source = (
-                    disc(taps[disc.tap]) > 0 if disc is not None and name.endswith("_test") else None
-                )
-            correct += (logits.argmax(1) == y).sum()
-            if says_source is not None:
-                dom_correct = dom_correct + (says_source if domain == "source" else ~says_source).sum()
-                dom_total += len(x)
-        out[f"{name}_acc"] = correct.item() / len(data.labels)
+        test = name.endswith("_test") and method.discriminator is not None
+        preds[name] = p = predict(method, data, domain, batch_size, precision, discriminate=test)
+        if data.labels is not None:
+            scores[f"{name}_acc"] = (p.logits.argmax(1) == data.labels).float().mean().item()
+        if p.says_source is not None:
+            dom_correct += int((p.says_source if domain == "source" else ~p.says_source).sum())
+            dom_total += len(p.says_source)
     if dom_total:
-        out["domain_acc"] = float(dom_correct) / dom_total
+        scores["domain_acc"] = dom_correct / dom_total
     method.train(was_training)
-    return out
+    return scores, preds

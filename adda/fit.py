@@ -77,7 +77,7 @@ class Loop:
     log_every: int
     eval_every: int
     checkpoint_every: int
-    evaluate: Callable[[], dict[str, float]]
+    evaluate: Callable[[int], dict[str, float]]  # step -> TensorBoard tag -> value
     save: Callable[[int, float], str]
     progress: bool = True
     precision: str = "fp32"
@@ -111,7 +111,7 @@ class Loop:
                 if due_eval or due_save or received:
                     seconds += time.perf_counter() - tick
                     if due_eval:
-                        self.logger.scalars({f"acc/{k}": v for k, v in self.evaluate().items()}, done)
+                        self.logger.scalars(self.evaluate(done), done)
                     if due_save or received:
                         self._check_weights(done, last_good)
                         last_good = self.save(done, seconds)

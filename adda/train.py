@@ -29,7 +29,9 @@ from adda.logging import RunLogger
 from adda.methods import Method
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
 from adda.runtime import resolve_device, seed_everything, write_json
+from adda.selection import Selection
 from adda.validate import validate
+from adda.validators import Outputs, score_all
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger(__name__)
@@ -141,6 +143,19 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         logger.images("samples/source", data.source.render(idx, preview))
         logger.images("samples/target", data.target.render(idx, preview))
     config = OmegaConf.to_container(cfg, resolve=True)
+    selection = Selection(out_dir, trainer.select)
+    validators = list(dict.fromkeys([*trainer.validators, *([trainer.select] if trainer.select else [])]))
+    last: dict[str, dict[str, float]] = {}
+
+    def assess(step: int) -> dict[str, float]:
+        """Accuracies and validator scores as TensorBoard tags; offers the model to ``selection``."""
+        scores, preds = evaluate(method, data.evals, trainer.eval_batch_size, trainer.precision)
+        valid = score_all(validators, Outputs.from_predictions(preds, data.evals["source_val"].labels))
+        selection.offer(step, valid, scores, method)
+        last.update(scores=scores, validators=valid)
+        tags = {f"acc/{k}": v for k, v in scores.items()}
+        return tags | {f"validator/{k}": v for k, v in valid.items()}
+
     loop = Loop(
         method,
         streams["source"],
@@ -150,7 +165,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         log_every=trainer.log_every,
         eval_every=trainer.eval_every,
         checkpoint_every=trainer.checkpoint_every,
-        evaluate=lambda: evaluate(method, data.evals, trainer.eval_batch_size, trainer.precision),
+        evaluate=assess,
         save=lambda step, secs: str(checkpoint.save(out_dir, method, streams, step, secs, config)),
         progress=trainer.progress,
         precision=trainer.precision,
@@ -166,8 +181,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
     )
     try:
         seconds = loop.run(start, seconds)
-        scores = evaluate(method, data.evals, trainer.eval_batch_size, trainer.precision)
-        logger.scalars({f"acc/{k}": v for k, v in scores.items()}, trainer.steps)
+        logger.scalars(assess(trainer.steps), trainer.steps)
+        scores = last["scores"]
         metrics = {
             "status": "done",
             "method": cfg.method.name,
@@ -177,6 +192,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
             "gap": scores["source_test_acc"] - scores["target_test_acc"],
             "source_val_acc": scores["source_val_acc"],
             "domain_acc": scores.get("domain_acc"),
+            "validators": last["validators"],
+            "selected": selection.best,
             "steps": trainer.steps,
             "seconds": round(seconds, 2),
             "source_images_per_s": round(trainer.steps * trainer.batch_size / max(seconds, 1e-9), 1),

@@ -12,7 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from adda import validators  # noqa: F401  (registers the validators the rules below name)
 from adda.errors import ConfigError
+from adda.registry import VALIDATORS
 from adda.runtime import PRECISIONS
 
 
@@ -59,6 +61,15 @@ RULES: dict[str, Rule] = {
     "trainer.channels_last": BOOL,
     "trainer.compile": BOOL,
     "trainer.precision": (lambda v: v in PRECISIONS, " or ".join(PRECISIONS)),
+    "trainer.validators": (
+        lambda v: isinstance(v, list) and all(n in VALIDATORS for n in v),
+        f"a list of validators among {', '.join(VALIDATORS.names())}",
+    ),
+    "trainer.select": (
+        lambda v: v is None or v in VALIDATORS,
+        f"null or one of {', '.join(VALIDATORS.names())}",
+    ),
+    "trainer.validation_samples": POSITIVE_INT,
     "optim.lr": POSITIVE,
     "optim.weight_decay": NON_NEGATIVE,
     "optim.decay_gamma": POSITIVE,

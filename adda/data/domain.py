@@ -56,15 +56,15 @@ class Domain:
 
 @dataclass
 class EvalSet:
-    """A fixed labelled test set, rendered once (uint8, 3 channels)."""
+    """A fixed evaluation set, rendered once (uint8, 3 channels); ``labels`` is None for the
+    unlabelled target sample the validators read."""
 
     images: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor | None
 
     def batches(self, size: int):
         for i in range(0, len(self.images), size):
-            x = self.images[i : i + size].float().mul_(2 / 255.0).sub_(1.0)
-            yield x, self.labels[i : i + size]
+            yield self.images[i : i + size].float().mul_(2 / 255.0).sub_(1.0)
 
 
 @dataclass
@@ -107,7 +107,8 @@ def build_domains(cfg: DictConfig, device: torch.device) -> DomainData:
 
     The target test set uses ``target.test_seed`` so every run and method sees the same images;
     target training images get fresh random transforms at each draw and their labels are never
-    read by any method.
+    read by any method.  ``target_unlabelled`` (the first ``trainer.validation_samples`` of the
+    target's held-out split, labels dropped) is what the label-free validators look at.
     """
     size = cfg.data.image_size
     source_splits, target_splits = load_splits(cfg)
@@ -120,10 +121,12 @@ def build_domains(cfg: DictConfig, device: torch.device) -> DomainData:
 
     limit = cfg.data.get("eval_limit")
     test_seed = cfg.target.test_seed
+    unlabelled = make_domain(target_splits.val, target_tf, size, device, cfg.trainer.validation_samples)
     evals = {
         "source_val": fixed(make_domain(source_splits.val, source_tf, size, device, limit), test_seed),
         "source_test": fixed(make_domain(source_splits.test, source_tf, size, device, limit), test_seed),
         "target_test": fixed(make_domain(target_splits.test, target_tf, size, device, limit), test_seed),
+        "target_unlabelled": EvalSet(fixed(unlabelled, test_seed + 1).images, labels=None),
     }
     return DomainData(
         source=make_domain(source_splits.train, source_tf, size, device),

@@ -94,6 +94,9 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(synthetic_cfg, tmp_
         ("optim.betas=[0.9,1.5]", "optim.betas=[0.9, 1.5]"),
         ("trainer.precision=fp16", "trainer.precision='fp16'"),
         ("trainer.compile=yes", "trainer.compile='yes'"),
+        ("trainer.select=accuracy", "trainer.select='accuracy'"),
+        ("trainer.validators=[im,magic]", "trainer.validators=['im', 'magic']"),
+        ("trainer.validation_samples=0", "trainer.validation_samples=0"),
     ],
 )
 def test_bad_values_fail_before_training_with_one_line(synthetic_cfg, tmp_path, override, key):

@@ -1,6 +1,7 @@
 """Whole runs through ``adda.train.run``: files, TensorBoard tags, accuracy above chance."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -29,6 +30,25 @@ def test_synthetic_run_writes_metrics_checkpoint_and_learns(synthetic_cfg, tmp_p
     assert metrics["source_acc"] > 0.5, metrics  # ten classes: chance is 0.1
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == 60 and "backbone.head.weight" in state["model"]
+
+
+def test_validators_are_logged_at_each_evaluation_and_select_a_checkpoint(synthetic_cfg, tmp_path):
+    cfg = synthetic_cfg("method=grl", "trainer.steps=30", "trainer.eval_every=10", "trainer.select=im")
+    metrics = run(cfg, tmp_path)
+    names = {"source_val_acc", "entropy", "im", "snd", "dev"}
+    assert set(metrics["validators"]) == names
+    assert all(math.isfinite(v) for v in metrics["validators"].values())
+    selected = metrics["selected"]
+    assert selected["validator"] == "im" and selected["step"] in (10, 20, 30)
+    assert 0 <= selected["target_acc"] <= 1
+    assert json.loads((tmp_path / "selected.json").read_text()) == selected
+    weights = torch.load(tmp_path / "selected.pt", weights_only=True)
+    assert weights["step"] == selected["step"] and "backbone.head.weight" in weights["model"]
+    scalars = tb_tags(tmp_path).Scalars
+    for name in names:
+        assert [e.step for e in scalars(f"validator/{name}")] == [10, 20, 30]
+    im = {e.step: e.value for e in scalars("validator/im")}
+    assert selected["score"] == pytest.approx(max(im.values()), rel=1e-6)
 
 
 def test_same_seed_same_numbers(synthetic_cfg, tmp_path):
