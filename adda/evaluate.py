@@ -41,10 +41,11 @@ def predict(
     for x in data.batches(batch_size):
         with autocast(x.device, precision):
             taps = method.encode(x, domain)
-            logits.append(method.backbone.head(taps["features"]).float())
+            out = method.backbone.head(taps["features"])
+            logits.append(out.float())
             features.append(taps["features"].float())
             if disc is not None:
-                verdicts.append(disc(taps[disc.tap]) > 0)
+                verdicts.append(disc(method.domain_input(taps, out)) > 0)
     return Predictions(torch.cat(logits), torch.cat(features), torch.cat(verdicts) if verdicts else None)
 
 

@@ -62,7 +62,9 @@ def build_method(cfg: DictConfig, device: torch.device) -> Method:
         raise ConfigError(
             f"discriminator.tap={tap!r}: backbone {cfg.backbone.name!r} has taps {', '.join(taps)}"
         )
-    discriminator = DISCRIMINATORS.build(cfg.discriminator, in_shape=taps[tap]).to(device)
+    method_cls, classes = METHODS.get(cfg.method.name), backbone.head.out_features
+    in_shape = method_cls.discriminator_shape(taps[tap], classes, OmegaConf.to_container(cfg.method))
+    discriminator = DISCRIMINATORS.build(cfg.discriminator, in_shape=in_shape).to(device)
     method = METHODS.build(
         cfg.method, backbone=backbone, discriminator=discriminator, optim=cfg.optim, steps=cfg.trainer.steps
     ).to(device)

@@ -88,9 +88,14 @@ RULES: dict[str, Rule] = {
     "method.k_classifier": POSITIVE_INT,
     "method.k_discriminator": POSITIVE_INT,
     "method.adapt_lr": POSITIVE,
+    "method.temperature": POSITIVE,
+    "method.radius": POSITIVE,
+    "method.xi": POSITIVE,
+    "method.source_vat": NON_NEGATIVE,
+    "method.target_weight": NON_NEGATIVE,
 }
 # Keys that are probabilities or fractions wherever they appear (transforms included).
-UNIT_KEYS = {"p", "prob", "probability", "threshold", "pretrain_fraction"}
+UNIT_KEYS = {"p", "prob", "probability", "threshold", "pretrain_fraction", "start_fraction"}
 
 
 def _walk(node: Any, prefix: str = ""):

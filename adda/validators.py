@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from adda.evaluate import Predictions
+from adda.methods.base import entropy
 from adda.registry import VALIDATORS
 
 
@@ -36,11 +37,6 @@ class Outputs:
     def from_predictions(cls, preds: dict[str, Predictions], source_labels: torch.Tensor) -> Outputs:
         source, target = preds["source_val"], preds["target_unlabelled"]
         return cls(source.logits, source.features, source_labels, target.logits, target.features)
-
-
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy (nats) of each row of ``probs``."""
-    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
 
 
 class Validator:

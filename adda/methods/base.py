@@ -26,6 +26,11 @@ def domain_loss(source_logits: torch.Tensor, target_logits: torch.Tensor) -> tor
     return F.binary_cross_entropy_with_logits(logits, labels)
 
 
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of each row of ``probs``."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+
+
 def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
     correct = torch.cat([source_logits > 0, target_logits <= 0])
     return correct.float().mean()
@@ -83,9 +88,23 @@ class Method(nn.Module):
     def classify(self, x: torch.Tensor, domain: str = "source") -> torch.Tensor:
         return self.backbone.head(self.encode(x, domain)["features"])
 
+    @classmethod
+    def discriminator_shape(
+        cls, tap_shape: tuple[int, ...], num_classes: int, cfg: Mapping[str, Any]
+    ) -> tuple[int, ...]:
+        """Shape of what the discriminator reads, given its tap's and the method's config: the
+        tap itself, unless the method conditions it on more (CDAN's features x predictions)."""
+        return tap_shape
+
+    def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
+        """What the discriminator reads for one batch (see :meth:`discriminator_shape`)."""
+        assert self.discriminator is not None
+        return taps[self.discriminator.tap]
+
     def domain_logits(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         assert self.discriminator is not None
-        return self.discriminator(self.encode(x, domain)[self.discriminator.tap])
+        taps = self.encode(x, domain)
+        return self.discriminator(self.domain_input(taps, self.backbone.head(taps["features"])))
 
     def compilable(self) -> list[nn.Module]:
         """The modules the steps call directly: what ``trainer.compile=true`` compiles."""

@@ -1,0 +1,80 @@
+"""CDAN and CDAN+E: conditional domain adversarial networks (Long et al. 2018).
+
+The discriminator reads the multilinear map ``h = f (x) g`` of the features ``f`` and the class
+prediction ``g = softmax(C(f))`` (their Eq. 4), so it can align each class's features rather than
+the marginal only:
+
+    min_{E, C} max_D  CE(C(E(x_s)), y_s) - lambda_p * L_dom(D(f (x) g))            (Eq. 6)
+
+through DANN's gradient reversal and lambda ramp.  ``entropy_weighting`` (CDAN+E, Eq. 8) weights
+each image's domain loss by ``w = 1 + exp(-H(g))``, normalised within each domain, so that
+confident predictions, whose ``g`` is a reliable condition, count more.  ``g`` is a condition, not
+a path for gradients: it is detached in the map.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from adda.errors import ConfigError
+from adda.methods.base import Batch, domain_accuracy, entropy
+from adda.methods.grl import GradientReversal, reverse_gradient
+from adda.registry import METHODS
+
+
+def multilinear_map(features: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """``f (x) g`` per sample, flattened: (B, D) and (B, K) -> (B, D * K)."""
+    return (features[:, :, None] * probs[:, None, :]).flatten(1)
+
+
+def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
+    """CDAN+E's ``1 + exp(-H(g))``, normalised to mean 1 over the batch."""
+    w = 1 + torch.exp(-entropy(probs))
+    return w / w.mean()
+
+
+@METHODS.register("cdan")
+class ConditionalAdversarial(GradientReversal):
+    """DANN's update (optimiser, lambda ramp) with the conditioned discriminator."""
+
+    def __init__(self, backbone, discriminator, optim, steps, entropy_weighting: bool = True, **grl) -> None:
+        super().__init__(backbone, discriminator, optim, steps, **grl)
+        self.entropy_weighting = entropy_weighting
+
+    @classmethod
+    def discriminator_shape(cls, tap_shape, num_classes, cfg):
+        if len(tap_shape) != 1:
+            raise ConfigError(
+                f"method cdan conditions the discriminator on a feature vector, but its tap has shape "
+                f"{tap_shape}: use discriminator=mlp (tap features)"
+            )
+        return (math.prod(tap_shape) * num_classes,)
+
+    def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
+        return multilinear_map(taps[self.discriminator.tap], logits.detach().softmax(1))
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        n = len(xs)
+        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        logits = self.backbone.head(taps["features"])
+        class_loss = F.cross_entropy(logits[:n], ys)
+        lam = self.lam(step)
+        probs = logits.detach().softmax(1)
+        d = self.discriminator(reverse_gradient(multilinear_map(taps[self.discriminator.tap], probs), lam))
+        labels = torch.cat([torch.ones_like(d[:n]), torch.zeros_like(d[n:])])
+        per_image = F.binary_cross_entropy_with_logits(d, labels, reduction="none")
+        if self.entropy_weighting:
+            per_image = per_image * torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])
+        dom_loss = per_image.mean()
+        self.step(self.optimizers["model"], class_loss + dom_loss)
+        return {
+            "loss/class": class_loss.detach(),
+            "loss/domain": dom_loss.detach(),
+            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+            "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
+            "grl/lambda": torch.tensor(lam),
+        }

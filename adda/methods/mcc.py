@@ -1,0 +1,56 @@
+"""MCC: minimum class confusion (Jin et al. 2020, "Minimum Class Confusion for Versatile Domain
+Adaptation"), with no discriminator.
+
+On a target batch, temperature-scaled predictions ``Y = softmax(logits / T)`` (B x K) and the
+entropy weights ``W_i = B (1 + exp(-H(Y_i))) / sum_j (1 + exp(-H(Y_j)))`` (their Eq. 3-4) give the
+class-correlation matrix ``C = Y^T diag(W) Y`` (Eq. 5), normalised by rows (Eq. 6).  Its
+off-diagonal mass is how often the model confuses two classes on the target:
+
+    min_{E, C}  CE(C(E(x_s)), y_s) + weight * (1/K) sum_{j != j'} C~_{jj'}          (Eq. 7-8)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from adda.methods.base import Batch, Method, entropy
+from adda.registry import METHODS
+
+
+def class_confusion(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The row-normalised, certainty-weighted class-correlation matrix (K x K) of a batch."""
+    probs = (logits / temperature).softmax(1)
+    certainty = 1 + torch.exp(-entropy(probs).detach())
+    weights = len(probs) * certainty / certainty.sum()
+    confusion = probs.T @ (weights[:, None] * probs)
+    return confusion / confusion.sum(1, keepdim=True)
+
+
+def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
+    confusion = class_confusion(logits, temperature)
+    return (confusion.sum() - confusion.trace()) / len(confusion)
+
+
+@METHODS.register("mcc")
+class MinimumClassConfusion(Method):
+    uses_discriminator = False
+
+    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, temperature: float = 2.5):
+        super().__init__(backbone, discriminator, optim, steps)
+        self.weight, self.temperature = weight, temperature
+        self.optimizers["model"] = self.optimizer(self.backbone)
+        self.start_schedule()
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        logits = self.backbone(torch.cat([xs, xt]))
+        n = len(xs)
+        class_loss = F.cross_entropy(logits[:n], ys)
+        confusion = mcc_loss(logits[n:], self.temperature)
+        self.step(self.optimizers["model"], class_loss + self.weight * confusion)
+        return {
+            "loss/class": class_loss.detach(),
+            "loss/class_confusion": confusion.detach(),
+            "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
+        }

@@ -1,0 +1,96 @@
+"""Self-training: a stage of confidence-thresholded pseudo-labels after any method.
+
+The first ``start_fraction`` of the steps run the method named by ``base`` (with its own defaults,
+or a config node ``{name: ..., key: value}``).  Then the model labels the target batch itself and
+learns from the labels it is sure of (Lee 2013, "Pseudo-label"; the thresholded form of Sohn et
+al. 2020):
+
+    min  CE(C(E_s(x_s)), y_s) + weight * E_t[ 1(max_k p_k(x_t) >= tau) CE(C(E_t(x_t)), argmax_k p_k(x_t)) ]
+
+``E_s`` and ``E_t`` are the encoders the base method uses for each domain (one shared, or ADDA's
+two, whose frozen source side then stays frozen).  Adaptation first aligns the domains so that
+confident target predictions are mostly right; self-training then sharpens the target clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from adda.errors import ConfigError
+from adda.methods.base import Batch, Method
+from adda.optim import build_optimizer
+from adda.registry import METHODS
+
+
+def base_config(base: str | Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` as a method config node; a name stands for that method with its defaults."""
+    cfg = {"name": base} if isinstance(base, str) else dict(base)
+    if cfg.get("name") in (None, "self_training"):
+        raise ConfigError(f"method.base={cfg.get('name')!r}: name the method self-training follows")
+    return cfg
+
+
+@METHODS.register("self_training")
+class SelfTraining(Method):
+    def __init__(
+        self,
+        backbone,
+        discriminator,
+        optim,
+        steps,
+        base: str | Mapping[str, Any] = "grl",
+        start_fraction: float = 0.5,
+        threshold: float = 0.9,
+        weight: float = 1.0,
+    ) -> None:
+        base_cfg = base_config(base)
+        self.start = round(start_fraction * steps)
+        first = METHODS.build(
+            base_cfg, backbone=backbone, discriminator=discriminator, optim=optim, steps=self.start
+        )
+        self.uses_discriminator = first.uses_discriminator
+        self.uses_target_labels = first.uses_target_labels  # an oracle base stays marked as one
+        super().__init__(backbone, discriminator, optim, steps)
+        self.base, self.threshold, self.weight = first, threshold, weight
+        self.optimizers.update({f"base.{k}": opt for k, opt in first.optimizers.items()})
+        trained = [p for n, p in first.named_parameters() if not n.startswith("discriminator.")]
+        self.optimizers["self_training"] = build_optimizer(trained, self.optim_cfg)
+
+    @classmethod
+    def discriminator_shape(cls, tap_shape, num_classes, cfg):
+        base = base_config(cfg.get("base", "grl"))
+        return METHODS.get(base["name"]).discriminator_shape(tap_shape, num_classes, base)
+
+    def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
+        return self.base.encode(x, domain)
+
+    def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
+        return self.base.domain_input(taps, logits)
+
+    def compilable(self) -> list[torch.nn.Module]:
+        return self.base.compilable()
+
+    def learning_rate(self) -> float:
+        return self.optimizers["self_training"].param_groups[0]["lr"]
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        if step < self.start:
+            return self.base.train_step(source, target, step)
+        (xs, ys), (xt, _) = source, target
+        source_logits = self.base.classify(xs, "source")
+        target_logits = self.base.classify(xt, "target")
+        confidence, pseudo = target_logits.detach().softmax(1).max(1)
+        sure = (confidence >= self.threshold).float()
+        class_loss = F.cross_entropy(source_logits, ys)
+        pseudo_loss = (F.cross_entropy(target_logits, pseudo, reduction="none") * sure).mean()
+        self.step(self.optimizers["self_training"], class_loss + self.weight * pseudo_loss)
+        return {
+            "loss/class": class_loss.detach(),
+            "loss/pseudo_label": pseudo_loss.detach(),
+            "self_training/confident_fraction": sure.mean(),
+            "acc/source_batch": (source_logits.detach().argmax(1) == ys).float().mean(),
+        }
