@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import textwrap
@@ -92,14 +93,55 @@ def finished(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in metrics if m.get("status") == "done"]
 
 
+def selected_column(metrics: list[dict[str, Any]]) -> str | None:
+    """``target_acc @ <validator>`` when the runs kept a checkpoint chosen by one validator."""
+    names = {m["selected"]["validator"] for m in finished(metrics) if m.get("selected")}
+    return f"target_acc @ {names.pop()}" if len(names) == 1 else None
+
+
+def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, int]]:
+    """Per validator: Spearman's rho and Kendall's tau between its score of each run's final model
+    and that model's target accuracy, over the finished runs that used no target label."""
+    from scipy.stats import kendalltau, spearmanr
+
+    done = [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
+    names = sorted({n for m in done for n in m.get("validators", {})})
+    rows = []
+    for name in names:
+        pairs = [(m["validators"][name], m["target_acc"]) for m in done if name in m.get("validators", {})]
+        if len(pairs) >= 3:
+            scores, accs = zip(*pairs, strict=True)
+            rows.append((name, spearmanr(scores, accs)[0], kendalltau(scores, accs)[0], len(pairs)))
+    return sorted(rows, key=lambda r: -r[1] if math.isfinite(r[1]) else math.inf)
+
+
+def render_correlations(rows: list[tuple[str, float, float, int]]) -> list[str]:
+    if not rows:
+        return []
+    return [
+        "",
+        f"Which validator to trust: rank correlation between each label-free validator's score and "
+        f"target test accuracy, across {rows[0][3]} runs' final models. **An after-the-fact analysis "
+        f"that reads target test labels**; no run used it to choose anything.",
+        "",
+        "| validator | Spearman rho | Kendall tau | runs |",
+        "|---|---|---|---|",
+        *[f"| {name} | {rho:+.3f} | {tau:+.3f} | {n} |" for name, rho, tau, n in rows],
+    ]
+
+
 def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
     groups, common = group_runs(runs)
+    selected = selected_column([r["metrics"] for r in runs])
     rows = []
     for label, metrics in groups:
         done = finished(metrics)
         cells = [mean_std([m[c] for m in done], fmt) if done else "-" for c, fmt in COLUMNS.items()]
+        if selected:
+            picked = [m["selected"]["target_acc"] for m in done if m.get("selected")]
+            cells.append(mean_std(picked, "{:.4f}") if picked else "-")
         rows.append([label, f"{len(done)}/{len(metrics)}", *cells])
-    head = ["runs", "done/all", *COLUMNS]
+    head = ["runs", "done/all", *COLUMNS, *([selected] if selected else [])]
     lines = []
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -123,11 +165,17 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         else "no target label was used for training (except rows marked as using target labels) or "
         "for model selection; target test labels only score it."
     )
+    chosen = (
+        f"; `{selected}` is the target accuracy of the checkpoint that validator preferred"
+        if selected
+        else ""
+    )
     lines += [
         "",
         f"Device: {', '.join(devices) or '-'}. Mean ± std over seeds; seconds = training time. "
-        f"Accuracies are of the final model: {selection}",
+        f"Accuracies are of the final model{chosen}: {selection}",
     ]
+    lines += render_correlations(validator_correlations(runs))
     return "\n".join(lines) + "\n"
 
 

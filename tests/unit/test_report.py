@@ -63,6 +63,34 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
     assert "no target label was used" in text
 
 
+def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators(tmp_path, capsys):
+    for i, target in enumerate([0.5, 0.6, 0.7, 0.8]):
+        metrics = {
+            **done(target),
+            "validators": {"im": target * 2, "entropy": -target, "snd": [3.0, 1.0, 2.0, 4.0][i]},
+            "selected": {"validator": "im", "step": 500, "target_acc": target - 0.1},
+        }
+        fake_run(tmp_path, str(i), [f"method={'grl' if i < 2 else 'mcc'}", f"seed={i}"], metrics)
+    fake_run(tmp_path, "oracle", ["method=target_oracle"], {**done(0.99), "uses_target_labels": True})
+    assert main([str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "| runs | done/all | source_acc | target_acc | gap | seconds | source_images_per_s "
+        "| target_acc @ im |" in text
+    )
+    assert "| method=mcc | 2/2 | 0.9900 ± 0.0000 | 0.7500 ± 0.0707 |" in text
+    assert text.split("| method=mcc |")[1].splitlines()[0].endswith("| 0.6500 ± 0.0707 |")
+    table = text.split("| validator | Spearman rho | Kendall tau | runs |")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    # the oracle reads target labels: it is left out, so 4 runs count
+    assert rows == [
+        "| im | +1.000 | +1.000 | 4 |",
+        "| snd | +0.400 | +0.333 | 4 |",
+        "| entropy | -1.000 | -1.000 | 4 |",
+    ]
+    assert "reads target test labels" in text
+
+
 def test_report_on_an_empty_folder_fails_clearly(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run folders" in capsys.readouterr().err
