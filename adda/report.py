@@ -211,16 +211,22 @@ def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
-BEGIN, END = "<!-- adda-report: begin -->", "<!-- adda-report: end -->"
+def markers(section: str | None) -> tuple[str, str]:
+    name = f"adda-report{f' {section}' if section else ''}"
+    return f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Put ``text`` between the report markers in ``path``, keeping the hand-written rest."""
-    block = f"{BEGIN}\n{text}{END}\n"
+def write_section(path: Path, text: str, section: str | None = None) -> None:
+    """Put ``text`` between the report markers (of ``section``, when a file holds several) in
+    ``path``, keeping the hand-written rest; a section not there yet is appended."""
+    begin, end = markers(section)
+    block = f"{begin}\n{text}{end}\n"
     old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        block = head + block + rest.split(END, 1)[1].lstrip("\n")
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        block = head + block + rest.split(end, 1)[1].lstrip("\n")
+    elif old:
+        block = old.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(block)
 
@@ -229,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Summarise the runs of a sweep (or any folder of runs).")
     parser.add_argument("dir", type=Path)
     parser.add_argument("--out", type=Path, help="also write the report here (e.g. docs/RESULTS.md)")
+    parser.add_argument(
+        "--section", help="which marked section of --out to replace (default: the unnamed one)"
+    )
     args = parser.parse_args(argv)
     runs = read_runs(args.dir)
     if not runs:
@@ -239,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.dir / "report.md").write_text(text)
     plot(runs, args.dir / "report.png", command or str(args.dir))
     if args.out:
-        write_section(args.out, text)
+        write_section(args.out, text, args.section)
     print(text, end="")
     return 0
 

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The loss-variant results table: every method x 3 seeds on the seed task, written to
-# docs/RESULTS.md by adda-report.  Full protocol (11,000 steps) on a GPU; on a CPU
-# $ADDA_CPU_STEPS steps (default 1000), which the table's command line records.
+# A results table: every method x 3 seeds on the seed task, written into docs/RESULTS.md by
+# adda-report.  Full protocol (11,000 steps) on a GPU; on a CPU $ADDA_CPU_STEPS steps (default
+# 1000), which the table's command line records.
+#   scripts/results.sh                                   # the loss variants (section "")
+#   METHODS=mcc,cdan,vada,self_training,adda SECTION=modern \
+#     EXTRA="discriminator=mlp trainer.eval_every=500" scripts/results.sh
 source "$(dirname "$0")/_venv.sh"
 DATA=${ADDA_DATA:-data}
 METHODS=${METHODS:-source_only,minimax,grl,confusion,adda,target_oracle}
 SEEDS=${SEEDS:-0,1,2}
+read -r -a EXTRA <<< "${EXTRA:-}"
 STEPS=()
 if ! python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
   STEPS=(trainer.steps="${ADDA_CPU_STEPS:-1000}")
 fi
 SWEEP=outputs/results/$(date +%Y-%m-%d_%H-%M-%S)
-adda-train -m experiment=seed64 method="$METHODS" seed="$SEEDS" "${STEPS[@]}" \
+adda-train -m experiment=seed64 method="$METHODS" seed="$SEEDS" "${STEPS[@]}" "${EXTRA[@]}" \
   data.root="$DATA" trainer.progress=false hydra.sweep.dir="$SWEEP"
-adda-report "$SWEEP" --out docs/RESULTS.md
+adda-report "$SWEEP" --out docs/RESULTS.md ${SECTION:+--section "$SECTION"}

@@ -89,6 +89,14 @@ def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators
         "| entropy | -1.000 | -1.000 | 4 |",
     ]
     assert "reads target test labels" in text
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Results\n<!-- adda-report: begin -->\nclassic\n<!-- adda-report: end -->\n")
+    assert main([str(tmp_path), "--out", str(out), "--section", "modern"]) == 0
+    written = out.read_text()
+    assert written.startswith("# Results\n<!-- adda-report: begin -->\nclassic\n<!-- adda-report: end -->\n")
+    assert written.count("<!-- adda-report modern: begin -->") == 1 and "| validator |" in written
+    assert main([str(tmp_path), "--out", str(out), "--section", "modern"]) == 0
+    assert out.read_text() == written  # the named section is replaced, not appended again
 
 
 def test_report_on_an_empty_folder_fails_clearly(tmp_path, capsys):
