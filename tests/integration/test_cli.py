@@ -26,7 +26,10 @@ def test_unknown_registry_name_is_one_line(tmp_path):
     result = adda_train(*SYNTHETIC, "method.name=nope", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert result.returncode == 2
     lines = error_lines(result)
-    assert len(lines) == 1 and "unknown method 'nope'; known: adda, confusion, grl, minimax" in lines[0]
+    assert (
+        len(lines) == 1
+        and "unknown method 'nope'; known: adda, cdan, confusion, grl, mcc, minimax" in lines[0]
+    )
     assert "Traceback" not in result.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
 
