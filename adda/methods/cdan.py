@@ -59,8 +59,7 @@ class ConditionalAdversarial(GradientReversal):
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
         n = len(xs)
-        taps = self.backbone.encoder(torch.cat([xs, xt]))
-        logits = self.backbone.head(taps["features"])
+        taps, logits = self.joint_pass(xs, xt)
         class_loss = F.cross_entropy(logits[:n], ys)
         lam = self.lam(step)
         probs = logits.detach().softmax(1)

@@ -55,6 +55,11 @@ class GradientReversal(Method):
         self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)
         self.start_schedule()
 
+    def joint_pass(self, xs: torch.Tensor, xt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Both batches through the shared network at once: every tap, and all class logits."""
+        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        return taps, self.backbone.head(taps["features"])
+
     def lam(self, step: int) -> float:
         return self.weight * (dann_lambda(step / self.steps, self.ramp_gamma) if self.ramp else 1.0)
 

@@ -71,8 +71,7 @@ class VirtualAdversarialDA(GradientReversal):
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
         n = len(xs)
-        taps = self.backbone.encoder(torch.cat([xs, xt]))
-        logits = self.backbone.head(taps["features"])
+        taps, logits = self.joint_pass(xs, xt)
         class_loss = F.cross_entropy(logits[:n], ys)
         d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], self.lam(step)))
         dom_loss = domain_loss(d[:n], d[n:])
