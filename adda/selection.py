@@ -22,10 +22,13 @@ RECORD = "selected.json"
 
 
 class Selection:
-    def __init__(self, run_dir: Path, validator: str | None) -> None:
+    def __init__(self, run_dir: Path, validator: str | None, resume: bool = False) -> None:
+        """``resume``: continue the run's earlier choice; otherwise a leftover record is ignored."""
         self.run_dir, self.validator = run_dir, validator
         record = run_dir / RECORD
-        self.best: dict[str, Any] | None = json.loads(record.read_text()) if record.exists() else None
+        self.best: dict[str, Any] | None = (
+            json.loads(record.read_text()) if resume and record.exists() else None
+        )
 
     def offer(
         self, step: int, validators: dict[str, float], accuracies: dict[str, float], method: Method

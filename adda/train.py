@@ -145,7 +145,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         logger.images("samples/source", data.source.render(idx, preview))
         logger.images("samples/target", data.target.render(idx, preview))
     config = OmegaConf.to_container(cfg, resolve=True)
-    selection = Selection(out_dir, trainer.select)
+    selection = Selection(out_dir, trainer.select, resume=state is not None)
     validators = list(dict.fromkeys([*trainer.validators, *([trainer.select] if trainer.select else [])]))
     last: dict[str, dict[str, float]] = {}
 

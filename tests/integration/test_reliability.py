@@ -17,7 +17,18 @@ from adda.methods.base import Method
 from adda.train import run
 from tests.conftest import SYNTHETIC
 
-EXACT = ("source_acc", "target_acc", "gap", "source_val_acc", "domain_acc", "steps", "status")
+# with the validators' scores and the checkpoint they chose, kept across the interruption
+EXACT = (
+    "source_acc",
+    "target_acc",
+    "gap",
+    "source_val_acc",
+    "domain_acc",
+    "steps",
+    "status",
+    "validators",
+    "selected",
+)
 
 
 def interrupt_at(monkeypatch, stop_step, signum=signal.SIGINT):

@@ -123,7 +123,8 @@ def test_selection_keeps_the_validators_best_step_and_ties_go_to_the_later_one(t
     assert record["step"] == 4 and record["validator"] == "im" and record["target_acc"] == 0.4
     weights = torch.load(tmp_path / "selected.pt", weights_only=True)
     assert weights["step"] == 4 and weights["model"]["w"].item() == 4.0
-    assert Selection(tmp_path, "im").best == record  # a resumed run starts from the saved best
+    assert Selection(tmp_path, "im", resume=True).best == record  # a resumed run keeps its best
+    assert Selection(tmp_path, "im").best is None  # a new run in the same folder starts afresh
 
 
 def test_no_selection_writes_nothing(tmp_path):
