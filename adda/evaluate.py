@@ -59,7 +59,7 @@ def evaluate(
     method.eval()
     scores: dict[str, float] = {}
     preds: dict[str, Predictions] = {}
-    dom_correct, dom_total = 0, 0
+    dom_correct, dom_total = 0, 0  # summed on the device; read once at the end
     for name, data in evals.items():
         domain = name.split("_")[0]
         test = name.endswith("_test") and method.discriminator is not None
@@ -67,9 +67,9 @@ def evaluate(
         if data.labels is not None:
             scores[f"{name}_acc"] = (p.logits.argmax(1) == data.labels).float().mean().item()
         if p.says_source is not None:
-            dom_correct += int((p.says_source if domain == "source" else ~p.says_source).sum())
+            dom_correct = dom_correct + (p.says_source if domain == "source" else ~p.says_source).sum()
             dom_total += len(p.says_source)
     if dom_total:
-        scores["domain_acc"] = dom_correct / dom_total
+        scores["domain_acc"] = float(dom_correct) / dom_total
     method.train(was_training)
     return scores, preds
