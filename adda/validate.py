@@ -95,7 +95,16 @@ RULES: dict[str, Rule] = {
     "method.target_weight": NON_NEGATIVE,
 }
 # Keys that are probabilities or fractions wherever they appear (transforms included).
-UNIT_KEYS = {"p", "prob", "probability", "threshold", "pretrain_fraction", "start_fraction"}
+UNIT_KEYS = {
+    "p",
+    "prob",
+    "probability",
+    "threshold",
+    "pretrain_fraction",
+    "start_fraction",
+    "teacher_momentum",
+    "min_domain_acc",
+}
 
 
 def _walk(node: Any, prefix: str = ""):

@@ -11,6 +11,11 @@ Stage 2 (adaptation): the target encoder M_t starts as a copy of M_s; M_s and C 
 
 Source images go through M_s, target images through M_t, and both share the classifier C.
 
+With ``min_domain_acc`` > 0, M_t steps only while D tells the domains apart on more than that
+fraction of the batch (the stabiliser pytorch-adapt's ADDA uses by default, at 0.6): M_t then
+never chases a discriminator that has stopped discriminating.  Reading that accuracy costs one
+host sync per step.
+
 ``optim`` (and its ``decay_at`` schedule, as fractions of stage 1) drives stage 1 only; stage 2
 runs at the paper's constant Adam(``adapt_lr``, ``adapt_betas``), so a schedule written for joint
 training cannot shrink the adaptation's rate tenfold.
@@ -38,9 +43,11 @@ class ADDA(Method):
         pretrain_fraction: float = 0.5,
         adapt_lr: float = 2e-4,
         adapt_betas: tuple[float, float] = (0.5, 0.999),
+        min_domain_acc: float = 0.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
         self.pretrain_steps = round(pretrain_fraction * steps)
+        self.min_domain_acc = min_domain_acc
         self.target_encoder = copy.deepcopy(backbone.encoder)
         self.register_buffer("adapting", torch.tensor(False))
         self.optimizers["source"] = self.optimizer(self.backbone)
@@ -81,12 +88,14 @@ class ADDA(Method):
         ds, dt = self.discriminator(source_feat), self.discriminator(target_feat.detach())
         dom_loss = domain_loss(ds, dt)
         self.step(self.optimizers["discriminator"], dom_loss)
+        dom_acc = domain_accuracy(ds.detach(), dt.detach())
 
         fooled = self.discriminator(target_feat)
         gan_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
-        self.step(self.optimizers["target"], gan_loss)
+        if self.min_domain_acc <= 0 or dom_acc.item() > self.min_domain_acc:
+            self.step(self.optimizers["target"], gan_loss)
         return {
             "loss/domain": dom_loss.detach(),
             "loss/target_gan": gan_loss.detach(),
-            "acc/domain_batch": domain_accuracy(ds.detach(), dt.detach()),
+            "acc/domain_batch": dom_acc,
         }

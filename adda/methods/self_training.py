@@ -5,15 +5,23 @@ or a config node ``{name: ..., key: value}``).  Then the model labels the target
 learns from the labels it is sure of (Lee 2013, "Pseudo-label"; the thresholded form of Sohn et
 al. 2020):
 
-    min  CE(C(E_s(x_s)), y_s) + weight * E_t[ 1(max_k p_k(x_t) >= tau) CE(C(E_t(x_t)), argmax_k p_k(x_t)) ]
+    min  CE(C(E_s(x_s)), y_s) + weight * E_t[ 1(max_k q_k(x_t) >= tau) CE(C(E_t(x_t)), argmax_k q_k(x_t)) ]
 
 ``E_s`` and ``E_t`` are the encoders the base method uses for each domain (one shared, or ADDA's
 two, whose frozen source side then stays frozen).  Adaptation first aligns the domains so that
 confident target predictions are mostly right; self-training then sharpens the target clusters.
+
+``q`` is a teacher's prediction: a copy of the model taken at the switch and moved towards the
+student after each step, ``teacher <- m * teacher + (1 - m) * student`` (``teacher_momentum`` m;
+the mean teacher of Tarvainen & Valpola 2017, used for adaptation by French et al. 2018).  m = 1
+keeps the switch-time teacher, whose labels cannot drift; m = 0 is the student labelling itself,
+which on a shared encoder can relabel the whole target as a few classes without costing the
+source loss anything.  The self-training optimiser follows ``optim``'s schedule over all steps.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +54,7 @@ class SelfTraining(Method):
         start_fraction: float = 0.5,
         threshold: float = 0.9,
         weight: float = 1.0,
+        teacher_momentum: float = 1.0,
     ) -> None:
         base_cfg = base_config(base)
         self.start = round(start_fraction * steps)
@@ -56,9 +65,18 @@ class SelfTraining(Method):
         self.uses_target_labels = first.uses_target_labels  # an oracle base stays marked as one
         super().__init__(backbone, discriminator, optim, steps)
         self.base, self.threshold, self.weight = first, threshold, weight
+        self.momentum = teacher_momentum
+        self.teacher = METHODS.build(
+            base_cfg,
+            backbone=copy.deepcopy(backbone),
+            discriminator=copy.deepcopy(discriminator),
+            optim=optim,
+            steps=self.start,
+        ).requires_grad_(False)
         self.optimizers.update({f"base.{k}": opt for k, opt in first.optimizers.items()})
-        trained = [p for n, p in first.named_parameters() if not n.startswith("discriminator.")]
-        self.optimizers["self_training"] = build_optimizer(trained, self.optim_cfg)
+        self.student = [p for n, p in first.named_parameters() if not n.startswith("discriminator.")]
+        self.optimizers["self_training"] = build_optimizer(self.student, self.optim_cfg)
+        self.start_schedule("self_training")
 
     @classmethod
     def discriminator_shape(cls, tap_shape, num_classes, cfg):
@@ -80,17 +98,29 @@ class SelfTraining(Method):
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         if step < self.start:
             return self.base.train_step(source, target, step)
+        if step == self.start:  # decided on the host: no device read per step
+            self.teacher.load_state_dict(self.base.state_dict())
         (xs, ys), (xt, _) = source, target
+        with torch.no_grad():
+            confidence, pseudo = self.teacher.classify(xt, "target").softmax(1).max(1)
+        sure = (confidence >= self.threshold).float()
         source_logits = self.base.classify(xs, "source")
         target_logits = self.base.classify(xt, "target")
-        confidence, pseudo = target_logits.detach().softmax(1).max(1)
-        sure = (confidence >= self.threshold).float()
         class_loss = F.cross_entropy(source_logits, ys)
         pseudo_loss = (F.cross_entropy(target_logits, pseudo, reduction="none") * sure).mean()
         self.step(self.optimizers["self_training"], class_loss + self.weight * pseudo_loss)
+        self.follow_student()
         return {
             "loss/class": class_loss.detach(),
             "loss/pseudo_label": pseudo_loss.detach(),
             "self_training/confident_fraction": sure.mean(),
             "acc/source_batch": (source_logits.detach().argmax(1) == ys).float().mean(),
         }
+
+    @torch.no_grad()
+    def follow_student(self) -> None:
+        """teacher <- m * teacher + (1 - m) * student, on the networks the student trains."""
+        if self.momentum < 1:
+            teacher = [p for n, p in self.teacher.named_parameters() if not n.startswith("discriminator.")]
+            for t, s in zip(teacher, self.student, strict=True):
+                t.lerp_(s, 1 - self.momentum)

@@ -50,6 +50,17 @@ def test_adda_target_images_use_the_target_encoder_once_adapting():
         assert not torch.equal(method.encode(x, "target")["features"], method.encode(x, "source")["features"])
 
 
+def test_adda_target_encoder_waits_while_the_discriminator_is_no_better_than_min_domain_acc():
+    for min_acc, moves in [(1.0, False), (0.0, True)]:  # no batch accuracy exceeds 1.0
+        method = build("adda", pretrain_fraction=0.0, min_domain_acc=min_acc)
+        method.train_step(batch(1), batch(2), 0)
+        disc, target = snapshot(method.discriminator), snapshot(method.target_encoder)
+        metrics = method.train_step(batch(3), batch(4), 1)
+        assert 0 <= metrics["acc/domain_batch"] <= 1
+        assert changed(method.discriminator, disc)
+        assert changed(method.target_encoder, target) == moves
+
+
 def test_adda_encoder_gradient_pushes_the_discriminator_loss_up():
     method = build("adda", pretrain_fraction=0.0)
     method.start_adaptation()

@@ -127,6 +127,30 @@ def test_self_training_runs_its_base_first_then_learns_only_from_confident_pseud
     assert method.train_step(batch(1), batch(2), 6)["loss/pseudo_label"] > 0
 
 
+@pytest.mark.parametrize("momentum", [1.0, 0.5, 0.0])
+def test_self_training_teacher_starts_as_the_switch_time_model_and_follows_the_student_by_momentum(
+    momentum,
+):
+    method = build("self_training", base="grl", start_fraction=0.5, threshold=0.0, teacher_momentum=momentum)
+    for step in range(5):
+        method.train_step(batch(1), batch(2), step)
+    at_switch = snapshot(method.backbone)
+    method.train_step(batch(1), batch(2), 5)
+    after = snapshot(method.backbone)
+    teacher = list(method.teacher.backbone.parameters())
+    for t, s0, s1 in zip(teacher, at_switch, after, strict=True):
+        assert torch.allclose(t, momentum * s0 + (1 - momentum) * s1, atol=1e-6)
+
+    xt = batch(2)[0]  # the next step's pseudo-labels are the teacher's, the loss the student's
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(
+            method.base.classify(xt, "target"), method.teacher.classify(xt, "target").argmax(1)
+        )
+    assert method.train_step(batch(1), batch(2), 6)["loss/pseudo_label"].item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
+
+
 def test_self_training_after_adda_keeps_the_source_side_frozen():
     method = build(
         "self_training", base={"name": "adda", "pretrain_fraction": 0.4}, start_fraction=0.5, threshold=0.0
