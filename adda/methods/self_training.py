@@ -1,9 +1,9 @@
 """Self-training: a stage of confidence-thresholded pseudo-labels after any method.
 
 The first ``start_fraction`` of the steps run the method named by ``base`` (with its own defaults,
-or a config node ``{name: ..., key: value}``).  Then the model labels the target batch itself and
-learns from the labels it is sure of (Lee 2013, "Pseudo-label"; the thresholded form of Sohn et
-al. 2020):
+or a config node ``{name: ..., key: value}``).  Then a teacher labels the target batch and the
+model learns from the labels the teacher is sure of (Lee 2013, "Pseudo-label"; the thresholded
+form of Sohn et al. 2020):
 
     min  CE(C(E_s(x_s)), y_s) + weight * E_t[ 1(max_k q_k(x_t) >= tau) CE(C(E_t(x_t)), argmax_k q_k(x_t)) ]
 
@@ -14,9 +14,10 @@ confident target predictions are mostly right; self-training then sharpens the t
 ``q`` is a teacher's prediction: a copy of the model taken at the switch and moved towards the
 student after each step, ``teacher <- m * teacher + (1 - m) * student`` (``teacher_momentum`` m;
 the mean teacher of Tarvainen & Valpola 2017, used for adaptation by French et al. 2018).  m = 1
-keeps the switch-time teacher, whose labels cannot drift; m = 0 is the student labelling itself,
-which on a shared encoder can relabel the whole target as a few classes without costing the
-source loss anything.  The self-training optimiser follows ``optim``'s schedule over all steps.
+keeps the switch-time teacher, whose labels cannot drift; m = 0 is the student labelling itself
+(plain pseudo-labelling), whose mistakes feed its own next labels.  The self-training optimiser
+follows ``optim``'s schedule over all steps: a fresh optimiser at the undecayed rate made the
+model relabel the whole target as a few classes.
 """
 
 from __future__ import annotations
