@@ -224,7 +224,7 @@ def write_section(path: Path, text: str, section: str | None = None) -> None:
     old = path.read_text() if path.exists() else ""
     if begin in old and end in old:
         head, rest = old.split(begin, 1)
-        block = head + block + rest.split(end, 1)[1].lstrip("\n")
+        block = head + block + rest.split(end, 1)[1].removeprefix("\n")  # the rest as it was
     elif old:
         block = old.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)

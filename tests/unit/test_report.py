@@ -42,11 +42,11 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
     out = tmp_path / "docs" / "RESULTS.md"
     out.parent.mkdir()
     begin, end = "<!-- adda-report: begin -->\n", "<!-- adda-report: end -->\n"
-    out.write_text(f"# Results\nHand-written preface.\n{begin}old\n{end}Tail.\n")
+    out.write_text(f"# Results\nHand-written preface.\n{begin}old\n{end}\nTail.\n")
     assert main([str(tmp_path), "--out", str(out)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert text == capsys.readouterr().out
-    assert out.read_text() == f"# Results\nHand-written preface.\n{begin}{text}{end}Tail.\n"
+    assert out.read_text() == f"# Results\nHand-written preface.\n{begin}{text}{end}\nTail.\n"
     assert (
         "Command: `adda-train -m hydra/launcher=joblib experiment=seed64 method=grl,source_only seed=0,1`"
         in text
