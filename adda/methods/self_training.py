@@ -43,6 +43,11 @@ def base_config(base: str | Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def trained_weights(method: Method) -> list[torch.nn.Parameter]:
+    """What self-training updates: every weight of ``method`` but its discriminator's."""
+    return [p for n, p in method.named_parameters() if not n.startswith("discriminator.")]
+
+
 @METHODS.register("self_training")
 class SelfTraining(Method):
     def __init__(
@@ -75,7 +80,7 @@ class SelfTraining(Method):
             steps=self.start,
         ).requires_grad_(False)
         self.optimizers.update({f"base.{k}": opt for k, opt in first.optimizers.items()})
-        self.student = [p for n, p in first.named_parameters() if not n.startswith("discriminator.")]
+        self.student, self.teacher_weights = trained_weights(first), trained_weights(self.teacher)
         self.optimizers["self_training"] = build_optimizer(self.student, self.optim_cfg)
         self.start_schedule("self_training")
 
@@ -122,6 +127,5 @@ class SelfTraining(Method):
     def follow_student(self) -> None:
         """teacher <- m * teacher + (1 - m) * student, on the networks the student trains."""
         if self.momentum < 1:
-            teacher = [p for n, p in self.teacher.named_parameters() if not n.startswith("discriminator.")]
-            for t, s in zip(teacher, self.student, strict=True):
+            for t, s in zip(self.teacher_weights, self.student, strict=True):
                 t.lerp_(s, 1 - self.momentum)
