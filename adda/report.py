@@ -99,9 +99,11 @@ def selected_column(metrics: list[dict[str, Any]]) -> str | None:
     return f"target_acc @ {names.pop()}" if len(names) == 1 else None
 
 
-def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, int]]:
+def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, float, int]]:
     """Per validator: Spearman's rho and Kendall's tau between its score of each run's final model
-    and that model's target accuracy, over the finished runs that used no target label."""
+    and that model's target accuracy, over the finished runs that used no target label, with
+    Kendall's p-value (exact for a few runs without ties): a sweep of a dozen runs can rank the
+    validators differently from the next by chance, and p says how likely that is."""
     from scipy.stats import kendalltau, spearmanr
 
     done = [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
@@ -111,22 +113,25 @@ def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float,
         pairs = [(m["validators"][name], m["target_acc"]) for m in done if name in m.get("validators", {})]
         if len(pairs) >= 3:
             scores, accs = zip(*pairs, strict=True)
-            rows.append((name, spearmanr(scores, accs)[0], kendalltau(scores, accs)[0], len(pairs)))
+            tau, p = kendalltau(scores, accs)
+            rows.append((name, spearmanr(scores, accs)[0], tau, p, len(pairs)))
     return sorted(rows, key=lambda r: -r[1] if math.isfinite(r[1]) else math.inf)
 
 
-def render_correlations(rows: list[tuple[str, float, float, int]]) -> list[str]:
+def render_correlations(rows: list[tuple[str, float, float, float, int]]) -> list[str]:
     if not rows:
         return []
     return [
         "",
         f"Which validator to trust: rank correlation between each label-free validator's score and "
-        f"target test accuracy, across {rows[0][3]} runs' final models. **An after-the-fact analysis "
-        f"that reads target test labels**; no run used it to choose anything.",
+        f"target test accuracy, across {rows[0][4]} runs' final models. **An after-the-fact analysis "
+        f"that reads target test labels**; no run used it to choose anything. p: the chance that a "
+        f"score unrelated to accuracy ranks the runs at least this well or this badly (Kendall's "
+        f"test); a large p means this sweep cannot tell.",
         "",
-        "| validator | Spearman rho | Kendall tau | runs |",
-        "|---|---|---|---|",
-        *[f"| {name} | {rho:+.3f} | {tau:+.3f} | {n} |" for name, rho, tau, n in rows],
+        "| validator | Spearman rho | Kendall tau | p | runs |",
+        "|---|---|---|---|---|",
+        *[f"| {name} | {rho:+.3f} | {tau:+.3f} | {p:.3f} | {n} |" for name, rho, tau, p, n in rows],
     ]
 
 
