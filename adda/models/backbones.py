@@ -50,7 +50,12 @@ class Backbone(nn.Module):
 
 
 class SeedEncoder(nn.Module):
-    """``blocks`` conv blocks, then a dense ReLU layer; taps ``pool1`` and ``features``."""
+    """``blocks`` conv blocks, then a dense ReLU layer.
+
+    Taps: ``pool1`` (the first block's maps), ``conv`` (the last block's maps) and ``features``
+    (the dense layer's output).  A discriminator on ``conv`` aligns the convolutional stack and
+    leaves the dense layer to the classifier: ADDA's target encoder then adapts only the convs.
+    """
 
     def __init__(self, image_size: int, width: int, blocks: int, hidden: int) -> None:
         super().__init__()
@@ -75,7 +80,8 @@ class SeedEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         pool1 = self.first(x)
-        return {"pool1": pool1, "features": self.dense(self.rest(pool1))}
+        conv = self.rest(pool1)
+        return {"pool1": pool1, "conv": conv, "features": self.dense(conv)}
 
 
 @BACKBONES.register("seed_cnn")

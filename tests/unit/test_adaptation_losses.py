@@ -39,6 +39,15 @@ def test_adda_target_encoder_starts_as_the_source_encoder_and_source_side_is_fro
     assert changed(method.target_encoder, target) and changed(method.discriminator, disc)
 
 
+def test_adda_on_the_conv_tap_adapts_only_the_target_encoders_convolutions():
+    method = build("adda", disc="mlp_conv", pretrain_fraction=0.2)
+    for step in range(6):
+        method.train_step(batch(step), batch(step + 10), step)
+    target, source = method.target_encoder, method.backbone.encoder
+    assert not changed(target.dense, snapshot(source.dense))  # the classifier's side stays the source's
+    assert changed(target.first, snapshot(source.first)) and changed(target.rest, snapshot(source.rest))
+
+
 def test_adda_target_images_use_the_target_encoder_once_adapting():
     method = build("adda", pretrain_fraction=0.0)
     x = batch(1)[0]

@@ -36,8 +36,8 @@ def test_option_composes_and_its_parts_build(group, option):
             assert hasattr(DATASETS.build(dataset, root="data"), "load")
 
 
-# CDAN conditions its discriminator on a feature *vector*; seed_conv reads feature maps.
-CANNOT_WORK = {("cdan", "seed_conv")}
+# CDAN conditions its discriminator on a feature *vector*; seed_conv and mlp_conv read feature maps.
+CANNOT_WORK = {("cdan", "seed_conv"), ("cdan", "mlp_conv")}
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,28 @@ def test_seed64_is_the_seed_protocol():
     assert cfg.data.image_size == 64 and cfg.target.name == "mnistm"
     assert cfg.method.name == compose_cfg().method.name  # the experiment leaves the method to choose
     assert compose_cfg("experiment=seed64", "method=minimax").method.k_classifier == 10
+
+
+@pytest.mark.parametrize(
+    "method,disc,tap",
+    [
+        ("minimax", "seed_conv", "pool1"),
+        ("grl", "mlp", "conv"),
+        ("adda", "mlp", "conv"),
+        ("confusion", "mlp", "features"),
+    ],
+)
+def test_each_method_brings_its_discriminator_and_the_command_line_overrides_it(method, disc, tap):
+    cfg = compose_cfg("experiment=seed64", f"method={method}")
+    assert (cfg.discriminator.name, cfg.discriminator.tap) == (disc, tap)
+    chosen = compose_cfg("experiment=seed64", f"method={method}", "discriminator=mlp")
+    assert chosen.discriminator.tap == "features"
+
+
+def test_seed_cnn_taps_the_first_and_last_conv_maps_and_the_features():
+    cfg = compose_cfg("experiment=seed64", "method=adda")
+    taps = build_method(cfg, torch.device("cpu")).backbone.tap_shapes(64)
+    assert taps == {"pool1": (32, 31, 31), "conv": (32, 2, 2), "features": (64,)}
 
 
 def test_overrides_reach_the_config():

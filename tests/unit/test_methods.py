@@ -16,12 +16,12 @@ def parts(disc="mlp"):
     torch.manual_seed(0)
     backbone = SeedCNN(image_size=32, blocks=2)
     taps = backbone.tap_shapes(32)
-    d = (
-        MLPDiscriminator(taps["features"])
-        if disc == "mlp"
-        else SeedConvDiscriminator(taps["pool1"], blocks=2)
-    )
-    return backbone, d
+    builders = {
+        "mlp": lambda: MLPDiscriminator(taps["features"]),
+        "mlp_conv": lambda: MLPDiscriminator(taps["conv"], tap="conv"),
+        "seed_conv": lambda: SeedConvDiscriminator(taps["pool1"], blocks=2),
+    }
+    return backbone, builders[disc]()
 
 
 def batch(seed, n=8):
