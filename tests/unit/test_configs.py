@@ -72,7 +72,7 @@ def test_seed64_is_the_seed_protocol():
         ("minimax", "seed_conv", "pool1"),
         ("grl", "mlp", "conv"),
         ("adda", "mlp", "conv"),
-        ("confusion", "mlp", "features"),
+        ("confusion", "seed_conv", "pool1"),
     ],
 )
 def test_each_method_brings_its_discriminator_and_the_command_line_overrides_it(method, disc, tap):
