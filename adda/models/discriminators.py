@@ -61,7 +61,8 @@ class SeedConvDiscriminator(Discriminator):
         side = conv_out_size(in_shape[-1], blocks)
         if side < 1:
             raise ConfigError(
-                f"discriminator seed_conv: tap {tap!r} of shape {in_shape} is too small for {blocks} blocks"
+                f"discriminator seed_conv: tap {tap!r} of shape {in_shape} is too small for {blocks} blocks: "
+                f"use fewer discriminator.blocks, a larger data.image_size, or discriminator=mlp"
             )
         c = in_shape[0]
         self.tap = tap

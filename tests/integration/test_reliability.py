@@ -45,13 +45,13 @@ def interrupt_at(monkeypatch, stop_step, signum=signal.SIGINT):
 
 @pytest.mark.parametrize(
     "method,stop",
-    [("adda", 13), ("adda", 27), ("grl", 21), ("minimax", 8)],  # adda switches stage at step 20
+    [("adda", 13), ("adda", 27), ("grl", 21), ("minimax discriminator.blocks=2", 8)],  # adda: stage 2 at 20
 )
 def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
     synthetic_cfg, tmp_path, monkeypatch, method, stop
 ):
     overrides = (
-        f"method={method}",
+        *f"method={method}".split(),
         "trainer.steps=40",
         "trainer.eval_every=15",
         "trainer.checkpoint_every=10",

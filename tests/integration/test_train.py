@@ -17,9 +17,9 @@ def tb_tags(run_dir):
     return events
 
 
-@pytest.mark.parametrize("method", ["source_only", "minimax", "grl"])
+@pytest.mark.parametrize("method", ["source_only", "minimax discriminator.blocks=2", "grl"])
 def test_synthetic_run_writes_metrics_checkpoint_and_learns(synthetic_cfg, tmp_path, method):
-    cfg = synthetic_cfg(f"method={method}", "trainer.steps=60", "target=identity")
+    cfg = synthetic_cfg(*f"method={method}".split(), "trainer.steps=60", "target=identity")
     metrics = run(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk == metrics and on_disk["status"] == "done"
@@ -63,6 +63,7 @@ def test_real_mnist_short_run_beats_chance_and_logs_the_tags(mnist_root, tmp_pat
     cfg = compose_cfg(
         "experiment=seed64",
         "method=grl",
+        "discriminator=seed_conv",  # the seed's: source accuracy passes 0.7 within these 150 steps
         f"data.root={mnist_root}",
         "trainer.steps=150",
         "trainer.eval_every=100",
