@@ -45,13 +45,18 @@ def interrupt_at(monkeypatch, stop_step, signum=signal.SIGINT):
 
 @pytest.mark.parametrize(
     "method,stop",
-    [("adda", 13), ("adda", 27), ("grl", 21), ("minimax discriminator.blocks=2", 8)],  # adda: stage 2 at 20
+    [  # adda switches stage at step 20
+        (("method=adda",), 13),
+        (("method=adda",), 27),
+        (("method=grl",), 21),
+        (("method=minimax", "discriminator.blocks=2"), 8),
+    ],
 )
 def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
     synthetic_cfg, tmp_path, monkeypatch, method, stop
 ):
     overrides = (
-        *f"method={method}".split(),
+        *method,
         "trainer.steps=40",
         "trainer.eval_every=15",
         "trainer.checkpoint_every=10",

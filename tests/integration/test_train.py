@@ -17,9 +17,11 @@ def tb_tags(run_dir):
     return events
 
 
-@pytest.mark.parametrize("method", ["source_only", "minimax discriminator.blocks=2", "grl"])
+@pytest.mark.parametrize(
+    "method", [("method=source_only",), ("method=minimax", "discriminator.blocks=2"), ("method=grl",)]
+)
 def test_synthetic_run_writes_metrics_checkpoint_and_learns(synthetic_cfg, tmp_path, method):
-    cfg = synthetic_cfg(*f"method={method}".split(), "trainer.steps=60", "target=identity")
+    cfg = synthetic_cfg(*method, "trainer.steps=60", "target=identity")
     metrics = run(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk == metrics and on_disk["status"] == "done"
