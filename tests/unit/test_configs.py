@@ -73,6 +73,9 @@ def test_seed64_is_the_seed_protocol():
         ("grl", "mlp", "conv"),
         ("adda", "mlp", "conv"),
         ("confusion", "seed_conv", "pool1"),
+        ("vada", "mlp", "conv"),
+        ("self_training", "mlp", "conv"),
+        ("cdan", "mlp", "features"),
     ],
 )
 def test_each_method_brings_its_discriminator_and_the_command_line_overrides_it(method, disc, tap):
