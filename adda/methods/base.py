@@ -5,6 +5,7 @@ Convention: a discriminator's logit is positive for "source" and negative for "t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +35,26 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
 def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
     correct = torch.cat([source_logits > 0, target_logits <= 0])
     return correct.float().mean()
+
+
+def dann_lambda(progress: float, gamma: float = 10.0) -> float:
+    """DANN's ramp ``2 / (1 + exp(-gamma p)) - 1`` over training progress ``p``: 0 at the start,
+    0.9 by ``p = 0.3`` (Ganin & Lempitsky 2015, Section 5.2.2)."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+class AdversarialWeight:
+    """The adversarial term's weight at a step: ``weight``, times DANN's ramp when ``ramp``.
+
+    The ramp keeps the domain game from moving a random encoder before the classifier has
+    learned anything, the moment at which an unbounded or strong adversary can collapse it.
+    """
+
+    def __init__(self, weight: float, ramp: bool, gamma: float, steps: int) -> None:
+        self.weight, self.ramp, self.gamma, self.steps = weight, ramp, gamma, steps
+
+    def __call__(self, step: int) -> float:
+        return self.weight * (dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0)
 
 
 @contextmanager

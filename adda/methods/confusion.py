@@ -1,11 +1,12 @@
 """Domain confusion (Tzeng et al. 2015, "Simultaneous deep transfer across domains and tasks").
 
     discriminator D:  min  L_dom(D(E(x)))                                        (domain CE)
-    encoder E, C:     min  CE(C(E(x_s)), y_s) + weight * sum_d  -1/2 [log D_d + log(1 - D_d)]
+    encoder E, C:     min  CE(C(E(x_s)), y_s) + lambda_p * sum_d  -1/2 [log D_d + log(1 - D_d)]
 
 The encoder's term is the cross-entropy of the discriminator's prediction against the uniform
 distribution (1/2, 1/2): it is smallest when D cannot tell the domains apart, and, unlike the
 minimax form's ``-L_dom``, it is bounded below.  Each step updates D, then E and C.
+``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, domain_accuracy, domain_loss, frozen
+from adda.methods.base import AdversarialWeight, Batch, Method, domain_accuracy, domain_loss, frozen
 from adda.registry import METHODS
 
 
@@ -24,9 +25,18 @@ def confusion_loss(logits: torch.Tensor) -> torch.Tensor:
 
 @METHODS.register("confusion")
 class DomainConfusion(Method):
-    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        backbone,
+        discriminator,
+        optim,
+        steps,
+        weight: float = 1.0,
+        ramp: bool = False,
+        ramp_gamma: float = 10.0,
+    ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.weight = weight
+        self.lam = AdversarialWeight(weight, ramp, ramp_gamma, steps)
         self.optimizers["discriminator"] = self.optimizer(self.discriminator)
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
@@ -43,7 +53,7 @@ class DomainConfusion(Method):
         class_loss = F.cross_entropy(logits, ys)
         with frozen(self.discriminator) as disc:
             conf_loss = confusion_loss(disc(taps[disc.tap]))
-        self.step(self.optimizers["model"], class_loss + self.weight * conf_loss)
+        self.step(self.optimizers["model"], class_loss + self.lam(step) * conf_loss)
         return {
             "loss/class": class_loss.detach(),
             "loss/domain": dom_loss.detach(),

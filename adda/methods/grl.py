@@ -9,12 +9,10 @@ ramps from 0 to 1 over training progress p (their Section 5.2.2).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.methods.base import AdversarialWeight, Batch, Method, domain_accuracy, domain_loss
 from adda.registry import METHODS
 
 
@@ -34,10 +32,6 @@ def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
     return _ReverseGrad.apply(x, scale)
 
 
-def dann_lambda(progress: float, gamma: float = 10.0) -> float:
-    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
-
-
 @METHODS.register("grl")
 class GradientReversal(Method):
     def __init__(
@@ -51,7 +45,7 @@ class GradientReversal(Method):
         ramp_gamma: float = 10.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.weight, self.ramp, self.ramp_gamma = weight, ramp, ramp_gamma
+        self.lam = AdversarialWeight(weight, ramp, ramp_gamma, steps)
         self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)
         self.start_schedule()
 
@@ -59,9 +53,6 @@ class GradientReversal(Method):
         """Both batches through the shared network at once: every tap, and all class logits."""
         taps = self.backbone.encoder(torch.cat([xs, xt]))
         return taps, self.backbone.head(taps["features"])
-
-    def lam(self, step: int) -> float:
-        return self.weight * (dann_lambda(step / self.steps, self.ramp_gamma) if self.ramp else 1.0)
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target

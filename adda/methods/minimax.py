@@ -1,10 +1,11 @@
 """The seed repo's minimax game, with alternating updates.
 
-    classifier (E, C):  min  CE(C(E(x_s)), y_s) - weight * L_dom(D(E(x)))     k_classifier steps
+    classifier (E, C):  min  CE(C(E(x_s)), y_s) - lambda_p * L_dom(D(E(x)))   k_classifier steps
     discriminator D:    min  L_dom(D(E(x)))                                   k_discriminator steps
 
 ``L_dom`` is the domain cross-entropy; ``-L_dom`` is unbounded, which makes this form
 unstable (the reason later variants invert labels or target a uniform prediction).
+``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, domain_accuracy, domain_loss, frozen
+from adda.methods.base import AdversarialWeight, Batch, Method, domain_accuracy, domain_loss, frozen
 from adda.registry import METHODS
 
 
@@ -27,9 +28,12 @@ class Minimax(Method):
         weight: float = 1.0,
         k_classifier: int = 10,
         k_discriminator: int = 1,
+        ramp: bool = False,
+        ramp_gamma: float = 10.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.weight, self.k_classifier, self.k_discriminator = weight, k_classifier, k_discriminator
+        self.k_classifier, self.k_discriminator = k_classifier, k_discriminator
+        self.lam = AdversarialWeight(weight, ramp, ramp_gamma, steps)
         self.optimizers["classifier"] = self.optimizer(self.backbone)
         self.optimizers["discriminator"] = self.optimizer(self.discriminator)
         self.start_schedule()
@@ -54,7 +58,7 @@ class Minimax(Method):
         with frozen(self.discriminator) as disc:
             d = disc(taps[disc.tap])
         dom_loss = domain_loss(d[:n], d[n:])
-        self.step(self.optimizers["classifier"], class_loss - self.weight * dom_loss)
+        self.step(self.optimizers["classifier"], class_loss - self.lam(step) * dom_loss)
         return {
             "loss/class": class_loss.detach(),
             "loss/domain": dom_loss.detach(),

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from adda.methods.base import domain_loss
-from adda.methods.grl import dann_lambda, reverse_gradient
+from adda.methods.base import dann_lambda, domain_loss
+from adda.methods.grl import reverse_gradient
 from adda.models.backbones import SeedCNN
 from adda.models.discriminators import MLPDiscriminator, SeedConvDiscriminator
 from adda.registry import METHODS
@@ -54,6 +54,26 @@ def test_dann_lambda_ramps_from_zero_to_one():
     values = [dann_lambda(p / 10) for p in range(11)]
     assert values[0] == 0 and math.isclose(values[-1], 2 / (1 + math.exp(-10)) - 1)
     assert all(a < b for a, b in zip(values, values[1:], strict=False))
+
+
+@pytest.mark.parametrize("name", ["minimax", "confusion"])
+def test_ramped_adversary_leaves_the_first_encoder_step_to_the_classifier(name):
+    """With ``ramp`` the adversarial weight starts at 0: step 0 moves the network exactly as with
+    weight 0, and later steps (weight > 0) differ."""
+    ramped, silent = build(name, "seed_conv", ramp=True), build(name, "seed_conv", weight=0.0)
+    src, tgt = batch(1), batch(2)
+
+    def same() -> bool:
+        pairs = zip(ramped.backbone.parameters(), silent.backbone.parameters(), strict=True)
+        return all(torch.equal(p, q) for p, q in pairs)
+
+    for method in (ramped, silent):
+        method.train_step(src, tgt, 0)
+    assert same()
+    assert ramped.lam(0) == 0 and ramped.lam(5) == pytest.approx(dann_lambda(0.5))
+    for method in (ramped, silent):
+        method.train_step(src, tgt, 5)
+    assert not same()
 
 
 @pytest.mark.parametrize("disc", ["mlp", "seed_conv"])
