@@ -11,8 +11,9 @@ boundaries that cut through a cluster:
 
     L_v(x) = KL( p(x) || p(x + r) ),   r = radius * grad / ||grad||,   grad = d/dd KL(p(x) || p(x + d))
 
-with ``d`` a random direction of norm ``xi``.  Defaults are the paper's for MNIST -> MNIST-M
-(lambda_d = lambda_t = 1e-2, lambda_s = 0, radius 3.5).
+with ``d`` a random direction of norm ``xi``.  lambda_t = 1e-2, lambda_s = 0 and radius 3.5 are
+the paper's for MNIST -> MNIST-M; lambda_d is DANN's ramped weight (the paper's 1e-2 is too weak a
+domain term for the seed network: see conf/method/vada.yaml).
 """
 
 from __future__ import annotations
