@@ -7,6 +7,9 @@ The encoder's term is the cross-entropy of the discriminator's prediction agains
 distribution (1/2, 1/2): it is smallest when D cannot tell the domains apart, and, unlike the
 minimax form's ``-L_dom``, it is bounded below.  Each step updates D, then E and C.
 ``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
+Per logit z the encoder's gradient is ``sigmoid(z) - 1/2``: it stays at 1/2 while D is sure and right,
+where the reversed cross-entropy of DANN and ``minimax`` fades to 0, so a weight that suits those
+is too strong here (``conf/method/confusion.yaml`` uses a tenth).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@
 ``L_dom`` is the domain cross-entropy; ``-L_dom`` is unbounded, which makes this form
 unstable (the reason later variants invert labels or target a uniform prediction).
 ``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
+The arguments' defaults are the seed's (10:1, constant weight); ``conf/method/minimax.yaml``
+alternates 1:1 on the ramp, because a discriminator ten steps stale lets the unbounded term push
+the encoder off.
 """
 
 from __future__ import annotations

@@ -63,16 +63,20 @@ def test_seed64_is_the_seed_protocol():
     assert cfg.optim.lr == 1e-3 and list(cfg.optim.decay_at) == [0.5] and cfg.optim.decay_gamma == 0.1
     assert cfg.data.image_size == 64 and cfg.target.name == "mnistm"
     assert cfg.method.name == compose_cfg().method.name  # the experiment leaves the method to choose
-    assert compose_cfg("experiment=seed64", "method=minimax").method.k_classifier == 10
+
+
+def test_minimax_alternates_one_to_one_on_the_ramp():
+    minimax = compose_cfg("experiment=seed64", "method=minimax").method
+    assert (minimax.k_classifier, minimax.k_discriminator, minimax.ramp) == (1, 1, True)
 
 
 @pytest.mark.parametrize(
     "method,disc,tap",
     [
-        ("minimax", "seed_conv", "pool1"),
+        ("minimax", "mlp", "conv"),
         ("grl", "mlp", "conv"),
         ("adda", "mlp", "conv"),
-        ("confusion", "seed_conv", "pool1"),
+        ("confusion", "mlp", "conv"),
         ("vada", "mlp", "conv"),
         ("self_training", "mlp", "conv"),
         ("cdan", "mlp", "features"),
