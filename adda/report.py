@@ -70,10 +70,17 @@ def mean_std(values: list[float], fmt: str) -> str:
 Group = tuple[str, list[dict[str, Any]]]
 
 
+def canonical(override: str) -> str:
+    """One spelling per option: a single run records ``ramp=true`` as typed, a sweep as
+    ``ramp=True``, and the same options must land in the same row."""
+    key, sep, value = override.partition("=")
+    return f"{key}={value.lower()}" if sep and value.lower() in ("true", "false") else override
+
+
 def group_runs(runs: list[dict[str, Any]]) -> tuple[list[Group], set[str]]:
     """Rows of runs that differ only by seed, best mean target accuracy first; and the overrides
     common to every run (left out of the row labels)."""
-    keyed = [[o for o in r["overrides"] if not o.startswith(NOT_GROUPED)] for r in runs]
+    keyed = [[canonical(o) for o in r["overrides"] if not o.startswith(NOT_GROUPED)] for r in runs]
     common = set.intersection(*(set(k) for k in keyed)) if len(runs) > 1 else set()
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run, keys in zip(runs, keyed, strict=True):

@@ -63,6 +63,15 @@ def test_report_pools_seeds_sorts_and_keeps_failures(tmp_path, capsys):
     assert "no target label was used" in text
 
 
+def test_a_single_run_and_a_sweep_with_the_same_options_share_a_row(tmp_path, capsys):
+    fake_run(tmp_path, "single", ["method=grl", "method.ramp=true", "seed=0"], done(0.80))
+    fake_run(tmp_path, "sweep/0", ["method=grl", "method.ramp=True", "seed=1"], done(0.90))
+    fake_run(tmp_path, "sweep/1", ["method=grl", "method.ramp=False", "seed=2"], done(0.70))
+    assert main([str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| method.ramp")]
+    assert [row.split(" | ")[:2] for row in rows] == [["| method.ramp=true", "2/2"], ["| method.ramp=false", "1/1"]]
+
+
 def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators(tmp_path, capsys):
     for i, target in enumerate([0.5, 0.6, 0.7, 0.8]):
         metrics = {
