@@ -17,9 +17,7 @@ def tb_tags(run_dir):
     return events
 
 
-@pytest.mark.parametrize(
-    "method", [("method=source_only",), ("method=minimax",), ("method=grl",)]
-)
+@pytest.mark.parametrize("method", [("method=source_only",), ("method=minimax",), ("method=grl",)])
 def test_synthetic_run_writes_metrics_checkpoint_and_learns(synthetic_cfg, tmp_path, method):
     cfg = synthetic_cfg(*method, "trainer.steps=60", "target=identity")
     metrics = run(cfg, tmp_path)

@@ -22,7 +22,6 @@ def test_confusion_encoder_gradient_moves_predictions_towards_one_half():
     assert logits.grad[0] > 0 and logits.grad[1] < 0  # descent lowers 3.0 and raises -2.0
 
 
-
 def test_against_a_sure_and_right_discriminator_only_the_confusion_gradient_stays_strong():
     """Why confusion's weight is a tenth of DANN's: its pull does not fade as D wins."""
     source, target = torch.tensor([8.0], requires_grad=True), torch.tensor([-8.0], requires_grad=True)
@@ -31,6 +30,7 @@ def test_against_a_sure_and_right_discriminator_only_the_confusion_gradient_stay
     source.grad = target.grad = None
     (-domain_loss(source, target)).backward()  # the encoder's side of DANN and minimax
     assert torch.cat([source.grad, target.grad]).abs().max() < 1e-3
+
 
 def test_adda_target_encoder_starts_as_the_source_encoder_and_source_side_is_frozen():
     method = build("adda", pretrain_fraction=0.2)  # 10 steps: 2 pre-training, 8 adaptation

@@ -69,7 +69,8 @@ def test_a_single_run_and_a_sweep_with_the_same_options_share_a_row(tmp_path, ca
     fake_run(tmp_path, "sweep/1", ["method=grl", "method.ramp=False", "seed=2"], done(0.70))
     assert main([str(tmp_path)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| method.ramp")]
-    assert [row.split(" | ")[:2] for row in rows] == [["| method.ramp=true", "2/2"], ["| method.ramp=false", "1/1"]]
+    pooled = [row.split(" | ")[:2] for row in rows]
+    assert pooled == [["| method.ramp=true", "2/2"], ["| method.ramp=false", "1/1"]]
 
 
 def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators(tmp_path, capsys):
