@@ -100,10 +100,10 @@ def finished(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in metrics if m.get("status") == "done"]
 
 
-def selected_column(metrics: list[dict[str, Any]]) -> str | None:
-    """``target_acc @ <validator>`` when the runs kept a checkpoint chosen by one validator."""
+def selecting_validator(metrics: list[dict[str, Any]]) -> str | None:
+    """The one validator that chose the runs' kept checkpoints, if they agree on one."""
     names = {m["selected"]["validator"] for m in finished(metrics) if m.get("selected")}
-    return f"target_acc @ {names.pop()}" if len(names) == 1 else None
+    return names.pop() if len(names) == 1 else None
 
 
 def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, float, int]]:
@@ -144,16 +144,21 @@ def render_correlations(rows: list[tuple[str, float, float, float, int]]) -> lis
 
 def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
     groups, common = group_runs(runs)
-    selected = selected_column([r["metrics"] for r in runs])
+    validator = selecting_validator([r["metrics"] for r in runs])
+    selected = f"target_acc @ {validator}" if validator else None
     rows = []
     for label, metrics in groups:
         done = finished(metrics)
         cells = [mean_std([m[c] for m in done], fmt) if done else "-" for c, fmt in COLUMNS.items()]
-        if selected:
+        if validator:  # the label-free score a researcher compares rows by, then what it picked
+            scores = [m["validators"][validator] for m in done if validator in m.get("validators", {})]
             picked = [m["selected"]["target_acc"] for m in done if m.get("selected")]
-            cells.append(mean_std(picked, "{:.4f}") if picked else "-")
+            cells += [
+                mean_std(scores, "{:.3f}") if scores else "-",
+                mean_std(picked, "{:.4f}") if picked else "-",
+            ]
         rows.append([label, f"{len(done)}/{len(metrics)}", *cells])
-    head = ["runs", "done/all", *COLUMNS, *([selected] if selected else [])]
+    head = ["runs", "done/all", *COLUMNS, *([validator, selected] if validator else [])]
     lines = []
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -178,8 +183,9 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         "for model selection; target test labels only score it."
     )
     chosen = (
-        f"; `{selected}` is the target accuracy of the checkpoint that validator preferred"
-        if selected
+        f"; `{validator}` is that label-free score of the final model, and `{selected}` the target "
+        "accuracy of the checkpoint it preferred"
+        if validator
         else ""
     )
     lines += [
