@@ -4,7 +4,9 @@
 # 3000).  Runs go side by side (joblib launcher): one per core on a CPU; $ADDA_JOBS (default: one
 # per core) on a GPU, where small runs leave the device mostly idle.  Starting NVIDIA's MPS daemon
 # first (`nvidia-cuda-mps-control -d`) lets their kernels overlap: 1.66x the steps per second of 8
-# side-by-side runs on an H100.  The table's command line records what ran.
+# side-by-side runs on an H100.  18 runs fit an 80 GB GPU; 30 ran out of memory at the CUDA
+# evaluation batch (2048 images, about 1 GB per run): add EXTRA=trainer.eval_batch_size=256.
+# The table's command line records what ran.
 #   scripts/results.sh                                      # the loss variants (section "")
 #   METHODS=cdan,mcc,vada,self_training SECTION=modern scripts/results.sh
 ADDA_EXTRAS=${ADDA_EXTRAS:-[sweeps]}  # the joblib launcher

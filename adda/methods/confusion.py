@@ -9,7 +9,7 @@ minimax form's ``-L_dom``, it is bounded below.  Each step updates D, then E and
 ``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
 Per logit z the encoder's gradient is ``sigmoid(z) - 1/2``: it stays at 1/2 while D is sure and right,
 where the reversed cross-entropy of DANN and ``minimax`` fades to 0, so a weight that suits those
-is too strong here (``conf/method/confusion.yaml`` uses a tenth).
+is too strong here (``conf/method/confusion.yaml`` ramps up to 0.4).
 """
 
 from __future__ import annotations

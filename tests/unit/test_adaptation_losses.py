@@ -23,7 +23,7 @@ def test_confusion_encoder_gradient_moves_predictions_towards_one_half():
 
 
 def test_against_a_sure_and_right_discriminator_only_the_confusion_gradient_stays_strong():
-    """Why confusion's weight is a tenth of DANN's: its pull does not fade as D wins."""
+    """Why confusion's weight is below DANN's: its pull does not fade as D wins."""
     source, target = torch.tensor([8.0], requires_grad=True), torch.tensor([-8.0], requires_grad=True)
     confusion_loss(torch.cat([source, target])).backward()
     assert torch.allclose(torch.cat([source.grad, target.grad]).abs(), torch.tensor(0.25), atol=1e-3)
