@@ -236,6 +236,15 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         seconds,
         metrics["source_images_per_s"],
     )
+    classes = method.backbone.head.out_features
+    if metrics["source_val_acc"] < 2 / classes:  # too few steps, or an adversarial term that won
+        log.warning(
+            "source validation accuracy %.2f is near chance (1/%d): the classifier did not learn; train "
+            "longer, or lower the adversarial weight (conf/method/%s.yaml says how it was chosen)",
+            metrics["source_val_acc"],
+            classes,
+            cfg.method.name,
+        )
     return metrics
 
 

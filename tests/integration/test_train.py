@@ -32,6 +32,15 @@ def test_synthetic_run_writes_metrics_checkpoint_and_learns(synthetic_cfg, tmp_p
     assert state["step"] == 60 and "backbone.head.weight" in state["model"]
 
 
+def test_a_run_left_at_chance_says_so_and_one_that_learned_does_not(synthetic_cfg, tmp_path, caplog):
+    """A collapsed encoder trains without an error; the warning is what tells the researcher."""
+    run(synthetic_cfg("method=grl", "trainer.steps=5", "optim.lr=1e-12"), tmp_path / "frozen")
+    assert "near chance (1/10)" in caplog.text and "conf/method/grl.yaml" in caplog.text
+    caplog.clear()
+    run(synthetic_cfg("method=source_only", "trainer.steps=60"), tmp_path / "learned")
+    assert "near chance" not in caplog.text
+
+
 def test_validators_are_logged_at_each_evaluation_and_select_a_checkpoint(synthetic_cfg, tmp_path):
     cfg = synthetic_cfg("method=grl", "trainer.steps=30", "trainer.eval_every=10", "trainer.select=im")
     metrics = run(cfg, tmp_path)
