@@ -28,25 +28,27 @@ class Predictions:
     logits: torch.Tensor
     features: torch.Tensor
     says_source: torch.Tensor | None
+    labels: torch.Tensor | None  # the set's, None for the unlabelled target sample
 
 
 @torch.inference_mode()
 def predict(
-    method: Method, data: EvalSet, domain: str, batch_size: int, precision: str, discriminate: bool
+    method: Method, data: EvalSet, batch_size: int, precision: str, discriminate: bool
 ) -> Predictions:
-    """``data`` through the encoder used for ``domain`` (they differ only for methods with
+    """``data`` through the encoder used for its domain (they differ only for methods with
     separate encoders); the discriminator's tap is reduced to one verdict per image at once."""
     disc = method.discriminator if discriminate else None
     logits, features, verdicts = [], [], []
     for x in data.batches(batch_size):
         with autocast(x.device, precision):
-            taps = method.encode(x, domain)
+            taps = method.encode(x, data.domain)
             out = method.backbone.head(taps["features"])
             logits.append(out.float())
             features.append(taps["features"].float())
             if disc is not None:
                 verdicts.append(disc(method.domain_input(taps, out)) > 0)
-    return Predictions(torch.cat(logits), torch.cat(features), torch.cat(verdicts) if verdicts else None)
+    verdict = torch.cat(verdicts) if verdicts else None
+    return Predictions(torch.cat(logits), torch.cat(features), verdict, data.labels)
 
 
 def evaluate(
@@ -61,13 +63,12 @@ def evaluate(
     preds: dict[str, Predictions] = {}
     dom_correct, dom_total = 0, 0  # summed on the device; read once at the end
     for name, data in evals.items():
-        domain = name.split("_")[0]
-        test = name.endswith("_test") and method.discriminator is not None
-        preds[name] = p = predict(method, data, domain, batch_size, precision, discriminate=test)
+        test = data.role == "test" and method.discriminator is not None
+        preds[name] = p = predict(method, data, batch_size, precision, discriminate=test)
         if data.labels is not None:
             scores[f"{name}_acc"] = (p.logits.argmax(1) == data.labels).float().mean().item()
         if p.says_source is not None:
-            dom_correct = dom_correct + (p.says_source if domain == "source" else ~p.says_source).sum()
+            dom_correct = dom_correct + (p.says_source if data.domain == "source" else ~p.says_source).sum()
             dom_total += len(p.says_source)
     if dom_total:
         scores["domain_acc"] = float(dom_correct) / dom_total

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -15,21 +17,24 @@ from tqdm import tqdm
 
 from adda.data import BatchStream
 from adda.errors import AddaError
-from adda.logging import RunLogger
 from adda.methods import Method
 from adda.runtime import autocast
+from adda.tensorboard_logger import TensorBoardLogger
 
 
 class NonFiniteLoss(AddaError):
     """A loss or weight became NaN/inf; the message names the step and the quantity."""
 
 
-class Interrupted(AddaError):
-    """SIGINT/SIGTERM arrived; a checkpoint of the last finished step was written."""
+log = logging.getLogger(__name__)
 
-    def __init__(self, message: str, signum: int) -> None:
+
+class Interrupted(AddaError):
+    """SIGINT/SIGTERM arrived after ``step``; a checkpoint of that step was written."""
+
+    def __init__(self, message: str, signum: int, step: int, last_values: dict[str, float] | None) -> None:
         super().__init__(message)
-        self.signum = signum
+        self.signum, self.step, self.last_values = signum, step, last_values
 
 
 class MetricMeter:
@@ -72,27 +77,29 @@ class Loop:
     method: Method
     source: BatchStream
     target: BatchStream
-    logger: RunLogger
+    logger: TensorBoardLogger
     steps: int
     log_every: int
     eval_every: int
     checkpoint_every: int
     evaluate: Callable[[int], dict[str, float]]  # step -> TensorBoard tag -> value
     save: Callable[[int, float], str]
-    progress: bool = True
+    progress: bool | str = "auto"  # a live bar (auto: when stderr is a terminal), else a line per 10%
     precision: str = "fp32"
     last_values: dict[str, float] | None = None  # the last logged training metrics
-    stopped_at: int | None = None  # the step a signal stopped the loop after
 
     def run(self, start: int = 0, seconds: float = 0.0) -> float:
         """Train to ``steps``; returns the total training seconds (evaluation excluded)."""
         meter, last_good = MetricMeter(), None
+        live = self.progress is True or (self.progress == "auto" and sys.stderr.isatty())
+        self._line_every = max(1, self.steps // 10)
+        self._started, self._start_step = time.perf_counter(), start
         bar = tqdm(
             range(start, self.steps),
             initial=start,
             total=self.steps,
             desc=type(self.method).__name__,
-            disable=not self.progress,
+            disable=not live,
             dynamic_ncols=True,
             mininterval=1.0,
         )
@@ -106,6 +113,8 @@ class Loop:
                 done = step + 1
                 if done % self.log_every == 0 or done == self.steps:
                     self._log(meter.read(), done, last_good, bar)
+                if not live and (done % self._line_every == 0 or done == self.steps):
+                    self._progress_line(done)
                 due_eval = self.eval_every and done % self.eval_every == 0 and done != self.steps
                 due_save = self.checkpoint_every and done % self.checkpoint_every == 0 and done != self.steps
                 if due_eval or due_save or received:
@@ -116,9 +125,9 @@ class Loop:
                         self._check_weights(done, last_good)
                         last_good = self.save(done, seconds)
                     if received:
-                        self.stopped_at = done
                         bar.close()
-                        raise Interrupted(f"stopped by signal {received[0]} after step {done}", received[0])
+                        message = f"stopped by signal {received[0]} after step {done}"
+                        raise Interrupted(message, received[0], done, self.last_values)
                     tick = time.perf_counter()
         bar.close()
         return seconds + time.perf_counter() - tick
@@ -133,6 +142,14 @@ class Loop:
         self.last_values = values
         self.logger.scalars({**values, "lr": self.method.learning_rate()}, done)
         bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+
+    def _progress_line(self, done: int) -> None:
+        """What the bar shows, as one plain log line: for logs and pipes, which a bar floods."""
+        rate = (done - self._start_step) / max(time.perf_counter() - self._started, 1e-9)
+        values = " ".join(f"{k} {v:.3g}" for k, v in (self.last_values or {}).items())
+        log.info(
+            "step %d/%d (%d%%) %s | %.1f steps/s", done, self.steps, 100 * done // self.steps, values, rate
+        )
 
     def _check_weights(self, done: int, last_good: str | None) -> None:
         for name, p in self.method.named_parameters():

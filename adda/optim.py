@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from adda.errors import ConfigError
+from adda.checks import ArgumentError, check, is_number, non_negative, positive
 from adda.registry import OPTIMIZERS
 
 OPTIMIZERS.register("adam")(torch.optim.Adam)
@@ -18,14 +18,32 @@ SCHEDULE_KEYS = ("decay_at", "decay_gamma")
 FUSABLE = {"adam", "adamw", "sgd"}
 
 
+def check_optimizer_arguments(kwargs: Mapping[str, Any]) -> None:
+    """The keys every optimiser config may set (torch's own errors name no config key)."""
+    for key, test in (("lr", positive), ("weight_decay", non_negative), ("momentum", non_negative)):
+        if key in kwargs:
+            test(key, kwargs[key])
+    if "betas" in kwargs:
+        check(
+            "betas",
+            list(betas)
+            if isinstance(betas := kwargs["betas"], Sequence) and not isinstance(betas, str)
+            else betas,
+            lambda v: isinstance(v, list) and len(v) == 2 and all(is_number(b) and 0 <= b < 1 for b in v),
+            "two numbers in [0, 1)",
+        )
+
+
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any], **override: Any
 ) -> torch.optim.Optimizer:
     """The optimiser named in ``cfg`` (schedule keys left out); ``override`` wins over ``cfg``."""
     kwargs = {k: v for k, v in cfg.items() if k not in SCHEDULE_KEYS}
+    try:
+        check_optimizer_arguments(cfg)
+    except ArgumentError as err:
+        raise err.at("optim", root=True) from None
     kwargs.update(override)
-    if kwargs.get("lr", 1.0) <= 0:
-        raise ConfigError(f"optim.lr={kwargs['lr']}: must be > 0")
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     params = list(params)
@@ -50,6 +68,18 @@ class StepDecay:
         decay_at: Sequence[float] = (),
         decay_gamma: float = 0.1,
     ) -> None:
+        try:
+            check(
+                "decay_at",
+                list(decay_at)
+                if isinstance(decay_at, Sequence) and not isinstance(decay_at, str)
+                else decay_at,
+                lambda v: isinstance(v, list) and all(is_number(f) and 0 <= f <= 1 for f in v),
+                "a list of fractions in [0, 1]",
+            )
+            positive("decay_gamma", decay_gamma)
+        except ArgumentError as err:
+            raise err.at("optim", root=True) from None
         self.optimizers = list(optimizers)
         self.total, self.decay_at, self.gamma = total, tuple(decay_at), decay_gamma
         for opt in self.optimizers:

@@ -19,13 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from PIL import Image
 
+from adda.config import CONF_DIR, check_config
 from adda.data.domain import load_splits, make_domain
 from adda.data.transforms import Compose
 from adda.errors import AddaError
-from adda.logging import RunLogger, image_grid
 from adda.runtime import resolve_device
-from adda.train import CONF_DIR
-from adda.validate import validate
+from adda.tensorboard_logger import TensorBoardLogger, image_grid
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +32,11 @@ log = logging.getLogger(__name__)
 def pairs(cfg: DictConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``preview.images`` source test images and their target versions, each (n, 3, S, S) in [-1, 1]."""
     n, size = cfg.preview.images, cfg.data.image_size
+    chains = (
+        Compose.from_config(cfg.source.get("transforms"), at="source.transforms"),
+        Compose.from_config(cfg.target.transforms, at="target.transforms"),
+    )
     source_splits, target_splits = load_splits(cfg)
-    chains = (Compose.from_config(cfg.source.get("transforms")), Compose.from_config(cfg.target.transforms))
     rendered = []
     for split, chain in zip((source_splits.test, target_splits.test), chains, strict=True):
         domain = make_domain(split, chain, size, device, limit=n)
@@ -54,7 +56,7 @@ def interleave_rows(source: torch.Tensor, target: torch.Tensor, cols: int) -> to
 
 def write_preview(cfg: DictConfig, out_dir: Path) -> list[Path]:
     """Render the grid, write it as PNG(s) and to TensorBoard; returns the PNG paths."""
-    validate(cfg)
+    check_config(cfg)
     device = resolve_device(cfg.device)
     source, target = pairs(cfg, device)
     batch = interleave_rows(source, target, cfg.preview.cols)
@@ -64,7 +66,7 @@ def write_preview(cfg: DictConfig, out_dir: Path) -> list[Path]:
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(path, optimize=True)
-    logger = RunLogger(out_dir / "tb")
+    logger = TensorBoardLogger(out_dir / "tb")
     logger.images(f"preview/{cfg.target.name}", batch, nrow=cfg.preview.cols)
     logger.close()
     return paths

@@ -193,8 +193,27 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         f"Device: {', '.join(devices) or '-'}. Mean ± std over seeds; seconds = training time. "
         f"Accuracies are of the final model{chosen}: {selection}",
     ]
+    lines += test_set_warning(runs)
     lines += render_correlations(validator_correlations(runs))
     return "\n".join(lines) + "\n"
+
+
+def test_set_warning(runs: list[dict[str, Any]]) -> list[str]:
+    """A warning when the finished runs were scored on different target test sets (another
+    transform chain, seed or dataset, or a version that rendered the set on the device)."""
+    done = finished([r["metrics"] for r in runs])
+    sets = {m.get("target_test_sha256", "not recorded") for m in done}
+    if len(sets) <= 1:
+        return []
+    counts = ", ".join(
+        f"`{s[:12]}` ({sum(m.get('target_test_sha256', 'not recorded') == s for m in done)} runs)"
+        for s in sorted(sets)
+    )
+    return [
+        "",
+        f"**Warning: these runs were scored on {len(sets)} different target test sets** ({counts}; "
+        "SHA-256 in each metrics.json): their target accuracies are not comparable row by row.",
+    ]
 
 
 def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
@@ -221,8 +240,8 @@ def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
     ax.set_yticks(rows, labels, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy (mean ± std over seeds)")
-    ax.set_title(textwrap.fill(title, 95), fontsize=8, loc="left")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(textwrap.fill(title, 95), fontsize=8, loc="left", pad=22)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)  # above the bars
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -268,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_section(args.out, text, args.section)
     print(text, end="")
+    written = [args.dir / "report.md", args.dir / "report.png", *([args.out] if args.out else [])]
+    print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)  # stdout: the report alone
     return 0
 
 

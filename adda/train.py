@@ -1,45 +1,49 @@
-"""``adda-train``: compose the config, build every part by name, fit, evaluate, write.
+"""``adda-train``: compose the config, build every part by name, fit, assess, write.
 
 Each run folder gets ``.hydra/`` (the composed config), ``tb/`` (TensorBoard), ``metrics.json``
-(written atomically; ``status`` is running, done or failed) and ``checkpoint.pt``.
+(:mod:`adda.record`: running, done, failed or interrupted) and ``checkpoint.pt``.  From Python,
+:func:`run_config` does the same and returns the metrics.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
+import yaml
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from adda import checkpoint
-from adda.data import BatchStream, build_domains
+from adda.config import CONF_DIR, check_config
+from adda.data import BatchStream, DomainData, build_domains
 from adda.errors import AddaError, ConfigError
 from adda.evaluate import evaluate
 from adda.fit import Interrupted, Loop
-from adda.logging import RunLogger
 from adda.methods import Method
+from adda.record import RunRecord
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
-from adda.runtime import resolve_device, seed_everything, write_json
+from adda.runtime import resolve_device, seed_everything
 from adda.selection import Selection
-from adda.validate import validate
+from adda.tensorboard_logger import TensorBoardLogger
 from adda.validators import Outputs, score_all
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger(__name__)
 DIRNAME_LIMIT = 120
 
 
 def run_dirname(overrides: str) -> str:
-    """A sweep run's folder name from its overrides (``conf/train.yaml``: ``hydra.sweep.subdir``).
+    """A sweep run's folder name from its overrides (``adda/conf/train.yaml``: ``hydra.sweep.subdir``).
 
     Long override lists are cut, with a hash of the whole list to keep names unique, so they stay
     under the file system's 255-byte limit; ``.hydra/overrides.yaml`` keeps every override.
@@ -54,19 +58,29 @@ OmegaConf.register_new_resolver("adda_dirname", run_dirname, replace=True)
 
 
 def build_method(cfg: DictConfig, device: torch.device) -> Method:
-    """Backbone, discriminator (on the tap it names) and method, all by registry name."""
-    backbone = BACKBONES.build(cfg.backbone, image_size=cfg.data.image_size).to(device)
-    taps = backbone.tap_shapes(cfg.data.image_size)
-    tap = cfg.discriminator.get("tap", "features")
-    if tap not in taps:
-        raise ConfigError(
-            f"discriminator.tap={tap!r}: backbone {cfg.backbone.name!r} has taps {', '.join(taps)}"
-        )
-    method_cls, classes = METHODS.get(cfg.method.name), backbone.head.out_features
-    in_shape = method_cls.discriminator_shape(taps[tap], classes, OmegaConf.to_container(cfg.method))
-    discriminator = DISCRIMINATORS.build(cfg.discriminator, in_shape=in_shape).to(device)
+    """Backbone, discriminator (on the tap it names, only for a method that plays a domain game)
+    and method, all by registry name."""
+    backbone = BACKBONES.build(cfg.backbone, at="backbone", image_size=cfg.data.image_size).to(device)
+    method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
+    method_cls = METHODS.get(method_cfg["name"])
+    discriminator = None
+    if method_cls.needs_discriminator(method_cfg):
+        taps = backbone.tap_shapes(cfg.data.image_size)
+        tap = cfg.discriminator.get("tap", "features")
+        if tap not in taps:
+            raise ConfigError(
+                f"discriminator.tap={tap!r}: backbone {cfg.backbone.name!r} has taps {', '.join(taps)}"
+            )
+        in_shape = method_cls.discriminator_shape(taps[tap], backbone.num_classes, method_cfg)
+        discriminator = DISCRIMINATORS.build(cfg.discriminator, at="discriminator", in_shape=in_shape)
+        discriminator = discriminator.to(device)
     method = METHODS.build(
-        cfg.method, backbone=backbone, discriminator=discriminator, optim=cfg.optim, steps=cfg.trainer.steps
+        method_cfg,
+        at="method",
+        backbone=backbone,
+        discriminator=discriminator,
+        optim=OmegaConf.to_container(cfg.optim, resolve=True),
+        steps=cfg.trainer.steps,
     ).to(device)
     if cfg.trainer.get("channels_last"):  # NHWC convolutions: about 1.3x faster seed-CNN steps on CPU
         method.to(memory_format=torch.channels_last)
@@ -76,8 +90,17 @@ def build_method(cfg: DictConfig, device: torch.device) -> Method:
     return method
 
 
+def batch_streams(data: DomainData, cfg: DictConfig, device: torch.device) -> dict[str, BatchStream]:
+    """Source and target batches, each from its own generator seeded from ``seed``."""
+    return {
+        name: BatchStream(domain, cfg.trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed + i))
+        for i, (name, domain) in enumerate((("source", data.source), ("target", data.target)))
+    }
+
+
 KEY_HPARAMS = ("method.name", "target.name", "source.name", "seed", "optim.lr")
 NOT_HPARAMS = ("hydra", "data.root", "device", "trainer.progress", "trainer.resume")
+HPARAM_METRICS = ("source_acc", "target_acc", "gap", "source_val_acc")
 
 
 def hparams(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -114,178 +137,197 @@ def resume_point(cfg: DictConfig, out_dir: Path) -> tuple[DictConfig, Path, dict
     return OmegaConf.create(state["config"]), run_dir, state
 
 
+def log_samples(board: TensorBoardLogger, data: DomainData, n: int, seed: int) -> None:
+    """The first ``n`` training images of each domain as the network sees them."""
+    device = data.source.images.device
+    preview, idx = torch.Generator(device).manual_seed(seed), torch.arange(n, device=device)
+    board.images("samples/source", data.source.render(idx, preview))
+    board.images("samples/target", data.target.render(idx, preview))
+
+
+class Assessor:
+    """Scores the model on the fixed sets at a step: accuracies and label-free validator scores
+    (as TensorBoard tags), offering it to ``selection``; ``last`` keeps the latest of each."""
+
+    def __init__(self, method: Method, data: DomainData, trainer: DictConfig, selection: Selection) -> None:
+        self.method, self.evals, self.trainer, self.selection = method, data.evals, trainer, selection
+        self.validators = list(
+            dict.fromkeys([*trainer.validators, *([trainer.select] if trainer.select else [])])
+        )
+        self.last: dict[str, dict[str, float]] = {}
+
+    def __call__(self, step: int) -> dict[str, float]:
+        scores, preds = evaluate(
+            self.method, self.evals, self.trainer.eval_batch_size, self.trainer.precision
+        )
+        valid = score_all(self.validators, Outputs.from_predictions(preds))
+        self.selection.offer(step, valid, scores, self.method)
+        self.last.update(scores=scores, validators=valid)
+        return {f"acc/{k}": v for k, v in scores.items()} | {f"validator/{k}": v for k, v in valid.items()}
+
+
+def results(cfg: DictConfig, method: Method, assessor: Assessor, data: DomainData, seconds: float) -> dict:
+    """What ``metrics.json`` keeps of a finished run."""
+    scores, steps = assessor.last["scores"], cfg.trainer.steps
+    return {
+        "uses_target_labels": method.uses_target_labels,
+        "source_acc": scores["source_test_acc"],
+        "target_acc": scores["target_test_acc"],
+        "gap": scores["source_test_acc"] - scores["target_test_acc"],
+        "source_val_acc": scores["source_val_acc"],
+        "domain_acc": scores.get("domain_acc"),
+        "validators": assessor.last["validators"],
+        "selected": assessor.selection.best,
+        "target_test_sha256": data.evals["target_test"].sha256(),
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "source_images_per_s": round(steps * cfg.trainer.batch_size / max(seconds, 1e-9), 1),
+        "device": str(next(method.parameters()).device),
+        "seed": cfg.seed,
+        "objective": cfg.objective,
+    }
+
+
 def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Train and evaluate one configuration (or resume one), writing everything into its folder.
 
-    ``overrides``: the command line's, whose keys the HParams entry lists.
+    Every check and every part is built before ``metrics.json`` first says ``running``; from then
+    on the run's record tells how it ended.  ``overrides``: the command line's, for HParams.
     """
-    validate(cfg)
+    check_config(cfg)
     cfg, out_dir, state = resume_point(cfg, out_dir)
     trainer = cfg.trainer
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     method = build_method(cfg, device)
     data = build_domains(cfg, device)
-    streams = {
-        "source": BatchStream(data.source, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed)),
-        "target": BatchStream(
-            data.target, trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed + 1)
-        ),
-    }
-    start, seconds = 0, 0.0
+    streams = batch_streams(data, cfg, device)
+    start, seconds = (state["step"], state["seconds"]) if state else (0, 0.0)
     if state is not None:
         checkpoint.restore(state, method, streams)
-        start, seconds = state["step"], state["seconds"]
-    write_json(out_dir / "metrics.json", {"status": "running", "method": cfg.method.name, "step": start})
-
-    logger = RunLogger(out_dir / "tb", purge_step=start or None)
-    if not start:
-        preview = torch.Generator(device).manual_seed(cfg.seed)
-        idx = torch.arange(trainer.preview_images, device=device)
-        logger.images("samples/source", data.source.render(idx, preview))
-        logger.images("samples/target", data.target.render(idx, preview))
     config = OmegaConf.to_container(cfg, resolve=True)
-    selection = Selection(out_dir, trainer.select, resume=state is not None)
-    validators = list(dict.fromkeys([*trainer.validators, *([trainer.select] if trainer.select else [])]))
-    last: dict[str, dict[str, float]] = {}
-
-    def assess(step: int) -> dict[str, float]:
-        """Accuracies and validator scores as TensorBoard tags; offers the model to ``selection``."""
-        scores, preds = evaluate(method, data.evals, trainer.eval_batch_size, trainer.precision)
-        valid = score_all(validators, Outputs.from_predictions(preds, data.evals["source_val"].labels))
-        selection.offer(step, valid, scores, method)
-        last.update(scores=scores, validators=valid)
-        tags = {f"acc/{k}": v for k, v in scores.items()}
-        return tags | {f"validator/{k}": v for k, v in valid.items()}
-
-    loop = Loop(
-        method,
-        streams["source"],
-        streams["target"],
-        logger,
-        trainer.steps,
-        log_every=trainer.log_every,
-        eval_every=trainer.eval_every,
-        checkpoint_every=trainer.checkpoint_every,
-        evaluate=assess,
-        save=lambda step, secs: str(checkpoint.save(out_dir, method, streams, step, secs, config)),
-        progress=trainer.progress,
-        precision=trainer.precision,
-    )
-    log.info(
-        "%s on %s: steps %d..%d, %d+%d images per step",
-        cfg.method.name,
-        device,
-        start,
-        trainer.steps,
-        trainer.batch_size,
-        trainer.batch_size if method.uses_target else 0,
-    )
-    try:
+    log.info("%s on %s, steps %d..%d, writing to %s", cfg.method.name, device, start, trainer.steps, out_dir)
+    with (
+        RunRecord(out_dir, cfg.method.name).watch() as record,
+        TensorBoardLogger(out_dir / "tb", purge_step=start or None) as board,
+    ):
+        record.running(start)
+        if not start:
+            log_samples(board, data, trainer.preview_images, cfg.seed)
+        assess = Assessor(method, data, trainer, Selection(out_dir, trainer.select, resume=state is not None))
+        loop = Loop(
+            method,
+            streams["source"],
+            streams["target"],
+            board,
+            trainer.steps,
+            log_every=trainer.log_every,
+            eval_every=trainer.eval_every,
+            checkpoint_every=trainer.checkpoint_every,
+            evaluate=assess,
+            save=lambda step, secs: str(checkpoint.save(out_dir, method, streams, step, secs, config)),
+            progress=trainer.progress,
+            precision=trainer.precision,
+        )
         seconds = loop.run(start, seconds)
-        logger.scalars(assess(trainer.steps), trainer.steps)
-        scores = last["scores"]
-        metrics = {
-            "status": "done",
-            "method": cfg.method.name,
-            "uses_target_labels": method.uses_target_labels,
-            "source_acc": scores["source_test_acc"],
-            "target_acc": scores["target_test_acc"],
-            "gap": scores["source_test_acc"] - scores["target_test_acc"],
-            "source_val_acc": scores["source_val_acc"],
-            "domain_acc": scores.get("domain_acc"),
-            "validators": last["validators"],
-            "selected": selection.best,
-            "steps": trainer.steps,
-            "seconds": round(seconds, 2),
-            "source_images_per_s": round(trainer.steps * trainer.batch_size / max(seconds, 1e-9), 1),
-            "device": str(device),
-            "seed": cfg.seed,
-            "objective": cfg.objective,
-        }
+        board.scalars(assess(trainer.steps), trainer.steps)
         checkpoint.save(out_dir, method, streams, trainer.steps, seconds, config)
-        logger.hparams(
-            hparams(cfg, overrides),
-            {k: metrics[k] for k in ("source_acc", "target_acc", "gap", "source_val_acc")},
-        )
-    except Interrupted:
-        write_json(
-            out_dir / "metrics.json",
-            {
-                "status": "interrupted",
-                "method": cfg.method.name,
-                "step": loop.stopped_at,
-                "last_train_metrics": loop.last_values,
-                "resume": f"adda-train trainer.resume={out_dir}",
-            },
-        )
-        raise
-    except AddaError as err:
-        write_json(
-            out_dir / "metrics.json", {"status": "failed", "method": cfg.method.name, "error": str(err)}
-        )
-        raise
-    finally:
-        logger.close()
-    write_json(out_dir / "metrics.json", metrics)
-    log.info(
-        "source_acc %.4f  target_acc %.4f  gap %.4f  (%.0f s, %.0f source images/s)",
-        metrics["source_acc"],
-        metrics["target_acc"],
-        metrics["gap"],
-        seconds,
-        metrics["source_images_per_s"],
-    )
-    classes = method.backbone.head.out_features
-    if metrics["source_val_acc"] < 2 / classes:  # too few steps, or an adversarial term that won
-        log.warning(
-            "source validation accuracy %.2f is near chance (1/%d): the classifier did not learn; train "
-            "longer, or lower the adversarial weight (conf/method/%s.yaml says how it was chosen)",
-            metrics["source_val_acc"],
-            classes,
-            cfg.method.name,
-        )
+        metrics = record.done(results(cfg, method, assess, data, seconds))
+        board.hparams(hparams(cfg, overrides), {k: metrics[k] for k in HPARAM_METRICS})
+    say_how_it_went(metrics, method, cfg, out_dir)
     return metrics
 
 
-def record_failure(out_dir: Path, cfg: DictConfig, error: str) -> None:
-    """Mark the run failed in its ``metrics.json`` unless it already says how it ended."""
-    metrics = out_dir / "metrics.json"
-    if not metrics.exists() or json.loads(metrics.read_text()).get("status") == "running":
-        write_json(metrics, {"status": "failed", "error": error, "method": cfg.method.get("name")})
+def say_how_it_went(metrics: dict[str, Any], method: Method, cfg: DictConfig, out_dir: Path) -> None:
+    """The run's numbers and folder in one line; a warning when the classifier did not learn."""
+    log.info(
+        "source_acc %.4f  target_acc %.4f  gap %.4f  (%.0f s, %.0f source images/s); wrote %s",
+        metrics["source_acc"],
+        metrics["target_acc"],
+        metrics["gap"],
+        metrics["seconds"],
+        metrics["source_images_per_s"],
+        out_dir,
+    )
+    classes = method.backbone.num_classes
+    if metrics["source_val_acc"] < 2 / classes:  # too few steps, or an adversarial term that won
+        conf = Path(CONF_DIR) / "method" / f"{cfg.method.name}.yaml"
+        log.warning(
+            "source validation accuracy %.2f is near chance (1/%d): the classifier did not learn; train "
+            "longer, or lower the adversarial weight (%s says how it was chosen)",
+            metrics["source_val_acc"],
+            classes,
+            conf if conf.exists() else "the method's config",
+        )
+
+
+def discard_unstarted(out_dir: Path) -> None:
+    """A run rejected before any work leaves no folder behind (Hydra made it before the checks):
+    only its config and log are there, never results."""
+    if out_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()):
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def end_of(err: BaseException, cfg: DictConfig, out_dir: Path, sweeping: bool) -> float:
+    """The one place a run's failure is handled: one line (exit 2) for an error the user can fix,
+    the resume command after a signal; in a sweep no failure stops the other runs, whose sweeper
+    gets NaN (Optuna marks the trial failed) and whose folder records the error."""
+    if isinstance(err, Interrupted):
+        resume = cfg.trainer.get("resume") or out_dir
+        log.error("interrupted: %s; resume with: adda-train trainer.resume=%s", err, resume)
+        sys.exit(128 + err.signum)
+    if isinstance(err, AddaError):
+        log.error("error: %s", err)
+    elif sweeping:
+        log.exception("run failed; the sweep goes on")
+    else:
+        raise err
+    if not getattr(err, "recorded", False):  # rejected before its record began
+        if sweeping:
+            message = str(err) if isinstance(err, AddaError) else f"{type(err).__name__}: {err}"
+            RunRecord(out_dir, cfg.method.get("name")).failed(message)
+        else:
+            discard_unstarted(out_dir)
+    if not sweeping:
+        sys.exit(2)
+    return float("nan")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns ``cfg.objective`` of the run (what a sweeper maximises).
-
-    User-fixable errors end as one line (exit 2 outside sweeps); an interrupted run leaves a
-    checkpoint and says how to resume it.  Inside a sweep no failure stops the other runs: the
-    run's folder records the error and the sweeper gets NaN (Optuna marks the trial failed).
-    """
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+    """Hydra entry point; returns ``cfg.objective`` of the run (what a sweeper maximises)."""
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        return run(cfg, out_dir, HydraConfig.get().overrides.task)[cfg.objective]
-    except Interrupted as err:
-        log.error(
-            "interrupted: %s; resume with: adda-train trainer.resume=%s",
-            err,
-            cfg.trainer.get("resume") or out_dir,
-        )
-        sys.exit(128 + err.signum)
-    except AddaError as err:
-        log.error("error: %s", err)
-        record_failure(out_dir, cfg, str(err))
-        if not sweeping:
-            sys.exit(2)
-        return float("nan")
+        return run(cfg, out_dir, hydra_cfg.overrides.task)[cfg.objective]
     except Exception as err:
-        if not sweeping:
-            raise
-        log.exception("run failed; the sweep goes on")
-        record_failure(out_dir, cfg, f"{type(err).__name__}: {err}")
-        return float("nan")
+        return end_of(err, cfg, out_dir, sweeping=hydra_cfg.mode == RunMode.MULTIRUN)
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
+    """The config ``adda-train <overrides>`` would run, through Hydra's compose API."""
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with hydra.initialize_config_dir(CONF_DIR, version_base="1.3"):
+        return hydra.compose(config_name, overrides=list(overrides))
+
+
+def run_config(overrides: Sequence[str] = (), out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train one configuration from Python (a notebook, a script) as ``adda-train`` would.
+
+    ``overrides``: ``adda-train``'s command-line overrides; ``out_dir``: the run folder (default
+    ``outputs/runs/<time>_<method>``), laid out as ``adda-train``'s, so ``adda-report`` reads it.
+    Returns the metrics that ``metrics.json`` holds.  Errors are raised (:class:`AddaError` for
+    the ones the user can fix), after the run's record says how it ended.
+    """
+    cfg = compose(overrides)
+    check_config(cfg)
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    out = Path(out_dir) if out_dir is not None else Path("outputs/runs") / f"{stamp}_{cfg.method.name}"
+    (out / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+    return run(cfg, out, overrides)
 
 
 if __name__ == "__main__":

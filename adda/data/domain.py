@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -56,15 +57,29 @@ class Domain:
 
 @dataclass
 class EvalSet:
-    """A fixed evaluation set, rendered once (uint8, 3 channels); ``labels`` is None for the
-    unlabelled target sample the validators read."""
+    """A fixed evaluation set, rendered once (uint8, 3 channels), of one ``domain`` (source or
+    target) in one ``role``: ``val`` and ``test`` are labelled, ``unlabelled`` (``labels`` None) is
+    the target sample the label-free validators read."""
 
     images: torch.Tensor
     labels: torch.Tensor | None
+    domain: str
+    role: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.domain}_{self.role}"
 
     def batches(self, size: int):
         for i in range(0, len(self.images), size):
             yield self.images[i : i + size].float().mul_(2 / 255.0).sub_(1.0)
+
+    def sha256(self) -> str:
+        """A fingerprint of the images and labels: runs scored on different sets are told apart."""
+        digest = hashlib.sha256(self.images.cpu().contiguous().numpy().tobytes())
+        if self.labels is not None:
+            digest.update(self.labels.cpu().numpy().tobytes())
+        return digest.hexdigest()
 
 
 @dataclass
@@ -111,23 +126,27 @@ def build_domains(cfg: DictConfig, device: torch.device) -> DomainData:
     target's held-out split, labels dropped) is what the label-free validators look at.
     """
     size = cfg.data.image_size
+    source_tf = Compose.from_config(cfg.source.get("transforms"), at="source.transforms")
+    target_tf = Compose.from_config(cfg.target.transforms, at="target.transforms")
     source_splits, target_splits = load_splits(cfg)
-    source_tf = Compose.from_config(cfg.source.get("transforms"))
-    target_tf = Compose.from_config(cfg.target.transforms)
+    cpu = torch.device("cpu")
 
-    def fixed(dom: Domain, seed: int) -> EvalSet:
-        gen = torch.Generator(device=device).manual_seed(seed)
-        return EvalSet(dom.render_all(gen), dom.labels)
+    def fixed(split, tf: Compose, seed: int, domain: str, role: str, limit: int | None) -> EvalSet:
+        """Resized and rendered on the CPU, whose generator draws the same numbers everywhere,
+        then moved: a GPU run is scored on the very images a CPU run is."""
+        rendered = make_domain(split, tf, size, cpu, limit)
+        images = rendered.render_all(torch.Generator(cpu).manual_seed(seed)).to(device)
+        labels = None if role == "unlabelled" else rendered.labels.to(device)
+        return EvalSet(images, labels, domain, role)
 
-    limit = cfg.data.get("eval_limit")
-    test_seed = cfg.target.test_seed
-    unlabelled = make_domain(target_splits.val, target_tf, size, device, cfg.trainer.validation_samples)
-    evals = {
-        "source_val": fixed(make_domain(source_splits.val, source_tf, size, device, limit), test_seed),
-        "source_test": fixed(make_domain(source_splits.test, source_tf, size, device, limit), test_seed),
-        "target_test": fixed(make_domain(target_splits.test, target_tf, size, device, limit), test_seed),
-        "target_unlabelled": EvalSet(fixed(unlabelled, test_seed + 1).images, labels=None),
-    }
+    limit, seed = cfg.data.get("eval_limit"), cfg.target.test_seed
+    sets = [
+        fixed(source_splits.val, source_tf, seed, "source", "val", limit),
+        fixed(source_splits.test, source_tf, seed, "source", "test", limit),
+        fixed(target_splits.test, target_tf, seed, "target", "test", limit),
+        fixed(target_splits.val, target_tf, seed + 1, "target", "unlabelled", cfg.trainer.validation_samples),
+    ]
+    evals = {s.name: s for s in sets}
     return DomainData(
         source=make_domain(source_splits.train, source_tf, size, device),
         target=make_domain(target_splits.train, target_tf, size, device),

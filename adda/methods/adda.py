@@ -29,7 +29,9 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, domain_accuracy, domain_loss
+from adda.checks import fraction, positive
+from adda.losses import domain_accuracy, domain_loss
+from adda.methods.base import Batch, Method
 from adda.registry import METHODS
 
 
@@ -47,12 +49,12 @@ class ADDA(Method):
         min_domain_acc: float = 0.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.pretrain_steps = round(pretrain_fraction * steps)
-        self.min_domain_acc = min_domain_acc
+        self.pretrain_steps = round(fraction("pretrain_fraction", pretrain_fraction) * steps)
+        self.min_domain_acc = fraction("min_domain_acc", min_domain_acc)
         self.target_encoder = copy.deepcopy(backbone.encoder)
         self.register_buffer("adapting", torch.tensor(False))
         self.optimizers["source"] = self.optimizer(self.backbone)
-        adapt = {"lr": adapt_lr, "betas": tuple(adapt_betas)}
+        adapt = {"lr": positive("adapt_lr", adapt_lr), "betas": tuple(adapt_betas)}
         self.optimizers["discriminator"] = self.optimizer(self.discriminator, **adapt)
         self.optimizers["target"] = self.optimizer(self.target_encoder, **adapt)
         self.start_schedule("source", steps=self.pretrain_steps)

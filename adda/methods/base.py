@@ -1,60 +1,23 @@
-"""The interface every loss variant implements, and the losses they share.
+"""The interface every loss variant implements; the loss terms they share are in :mod:`adda.losses`.
 
 Convention: a discriminator's logit is positive for "source" and negative for "target".
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from adda.checks import flag, non_negative, positive
+from adda.losses import AdversarialWeight
 from adda.models import Backbone, Discriminator
 from adda.optim import SCHEDULE_KEYS, StepDecay, build_optimizer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def domain_loss(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of the domain label (source 1, target 0), averaged over both."""
-    logits = torch.cat([source_logits, target_logits])
-    labels = torch.cat([torch.ones_like(source_logits), torch.zeros_like(target_logits)])
-    return F.binary_cross_entropy_with_logits(logits, labels)
-
-
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy (nats) of each row of ``probs``."""
-    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
-
-
-def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
-    correct = torch.cat([source_logits > 0, target_logits <= 0])
-    return correct.float().mean()
-
-
-def dann_lambda(progress: float, gamma: float = 10.0) -> float:
-    """DANN's ramp ``2 / (1 + exp(-gamma p)) - 1`` over training progress ``p``: 0 at the start,
-    0.9 by ``p = 0.3`` (Ganin & Lempitsky 2015, Section 5.2.2)."""
-    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
-
-
-class AdversarialWeight:
-    """The adversarial term's weight at a step: ``weight``, times DANN's ramp when ``ramp``.
-
-    The ramp keeps the domain game from moving a random encoder before the classifier has
-    learned anything, the moment at which an unbounded or strong adversary can collapse it.
-    """
-
-    def __init__(self, weight: float, ramp: bool, gamma: float, steps: int) -> None:
-        self.weight, self.ramp, self.gamma, self.steps = weight, ramp, gamma, steps
-
-    def __call__(self, step: int) -> float:
-        return self.weight * (dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0)
 
 
 @contextmanager
@@ -96,6 +59,12 @@ class Method(nn.Module):
         params = [p for m in modules for p in m.parameters()]
         return build_optimizer(params, self.optim_cfg, **override)
 
+    def adversarial_weight(self, weight: float, ramp: bool, ramp_gamma: float) -> AdversarialWeight:
+        """The adversarial term's weight schedule over this run's steps, its arguments checked."""
+        return AdversarialWeight(
+            non_negative("weight", weight), flag("ramp", ramp), positive("ramp_gamma", ramp_gamma), self.steps
+        )
+
     def start_schedule(self, *names: str, steps: int | None = None) -> None:
         """Decay the optimisers ``names`` (default: all) at ``optim.decay_at`` fractions of ``steps``."""
         sched = {k: self.optim_cfg[k] for k in SCHEDULE_KEYS if k in self.optim_cfg}
@@ -106,8 +75,18 @@ class Method(nn.Module):
         """Feature taps of ``x`` from the encoder used for ``domain`` (shared unless overridden)."""
         return self.backbone.encoder(x)
 
+    def encode_both(self, xs: torch.Tensor, xt: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Source and target batches through the shared encoder in one pass (rows: source first),
+        so a BatchNorm in it sees both domains together, as DANN's network does."""
+        return self.backbone.encoder(torch.cat([xs, xt]))
+
     def classify(self, x: torch.Tensor, domain: str = "source") -> torch.Tensor:
         return self.backbone.head(self.encode(x, domain)["features"])
+
+    @classmethod
+    def needs_discriminator(cls, cfg: Mapping[str, Any]) -> bool:
+        """Whether a method with this config plays a domain game (no discriminator is built if not)."""
+        return cls.uses_discriminator
 
     @classmethod
     def discriminator_shape(
@@ -121,11 +100,6 @@ class Method(nn.Module):
         """What the discriminator reads for one batch (see :meth:`discriminator_shape`)."""
         assert self.discriminator is not None
         return taps[self.discriminator.tap]
-
-    def domain_logits(self, x: torch.Tensor, domain: str) -> torch.Tensor:
-        assert self.discriminator is not None
-        taps = self.encode(x, domain)
-        return self.discriminator(self.domain_input(taps, self.backbone.head(taps["features"])))
 
     def compilable(self) -> list[nn.Module]:
         """The modules the steps call directly: what ``trainer.compile=true`` compiles."""

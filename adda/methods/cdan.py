@@ -19,9 +19,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from adda.checks import flag
 from adda.errors import ConfigError
-from adda.methods.base import Batch, domain_accuracy, entropy
-from adda.methods.grl import GradientReversal, reverse_gradient
+from adda.losses import certainty_weights, domain_accuracy, domain_loss, reverse_gradient
+from adda.methods.base import Batch
+from adda.methods.grl import GradientReversal
 from adda.registry import METHODS
 
 
@@ -30,19 +32,13 @@ def multilinear_map(features: torch.Tensor, probs: torch.Tensor) -> torch.Tensor
     return (features[:, :, None] * probs[:, None, :]).flatten(1)
 
 
-def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
-    """CDAN+E's ``1 + exp(-H(g))``, normalised to mean 1 over the batch."""
-    w = 1 + torch.exp(-entropy(probs))
-    return w / w.mean()
-
-
 @METHODS.register("cdan")
 class ConditionalAdversarial(GradientReversal):
     """DANN's update (optimiser, lambda ramp) with the conditioned discriminator."""
 
     def __init__(self, backbone, discriminator, optim, steps, entropy_weighting: bool = True, **grl) -> None:
         super().__init__(backbone, discriminator, optim, steps, **grl)
-        self.entropy_weighting = entropy_weighting
+        self.entropy_weighting = flag("entropy_weighting", entropy_weighting)
 
     @classmethod
     def discriminator_shape(cls, tap_shape, num_classes, cfg):
@@ -59,16 +55,16 @@ class ConditionalAdversarial(GradientReversal):
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
         n = len(xs)
-        taps, logits = self.joint_pass(xs, xt)
+        taps = self.encode_both(xs, xt)
+        logits = self.backbone.head(taps["features"])
         class_loss = F.cross_entropy(logits[:n], ys)
         lam = self.lam(step)
         probs = logits.detach().softmax(1)
         d = self.discriminator(reverse_gradient(multilinear_map(taps[self.discriminator.tap], probs), lam))
-        labels = torch.cat([torch.ones_like(d[:n]), torch.zeros_like(d[n:])])
-        per_image = F.binary_cross_entropy_with_logits(d, labels, reduction="none")
+        weights = None
         if self.entropy_weighting:
-            per_image = per_image * torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])
-        dom_loss = per_image.mean()
+            weights = torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])
+        dom_loss = domain_loss(d[:n], d[n:], weights)
         self.step(self.optimizers["model"], class_loss + dom_loss)
         return {
             "loss/class": class_loss.detach(),

@@ -9,7 +9,7 @@ minimax form's ``-L_dom``, it is bounded below.  Each step updates D, then E and
 ``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
 Per logit z the encoder's gradient is ``sigmoid(z) - 1/2``: it stays at 1/2 while D is sure and right,
 where the reversed cross-entropy of DANN and ``minimax`` fades to 0, so a weight that suits those
-is too strong here (``conf/method/confusion.yaml`` ramps up to 0.4).
+is too strong here (``adda/conf/method/confusion.yaml`` ramps up to 0.4).
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import AdversarialWeight, Batch, Method, domain_accuracy, domain_loss, frozen
+from adda.losses import confusion_loss, domain_accuracy, domain_loss
+from adda.methods.base import Batch, Method, frozen
 from adda.registry import METHODS
-
-
-def confusion_loss(logits: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy between the predicted domain distribution and (1/2, 1/2)."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
 
 
 @METHODS.register("confusion")
@@ -39,7 +35,7 @@ class DomainConfusion(Method):
         ramp_gamma: float = 10.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.lam = AdversarialWeight(weight, ramp, ramp_gamma, steps)
+        self.lam = self.adversarial_weight(weight, ramp, ramp_gamma)
         self.optimizers["discriminator"] = self.optimizer(self.discriminator)
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
@@ -47,7 +43,7 @@ class DomainConfusion(Method):
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
         n = len(xs)
-        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        taps = self.encode_both(xs, xt)
         d = self.discriminator(taps[self.discriminator.tap].detach())
         dom_loss = domain_loss(d[:n], d[n:])
         self.step(self.optimizers["discriminator"], dom_loss)

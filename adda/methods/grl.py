@@ -12,24 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import AdversarialWeight, Batch, Method, domain_accuracy, domain_loss
+from adda.losses import domain_accuracy, domain_loss, reverse_gradient
+from adda.methods.base import Batch, Method
 from adda.registry import METHODS
-
-
-class _ReverseGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return -ctx.scale * grad, None
-
-
-def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """Identity forward; gradient times ``-scale`` backward."""
-    return _ReverseGrad.apply(x, scale)
 
 
 @METHODS.register("grl")
@@ -45,19 +30,14 @@ class GradientReversal(Method):
         ramp_gamma: float = 10.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.lam = AdversarialWeight(weight, ramp, ramp_gamma, steps)
+        self.lam = self.adversarial_weight(weight, ramp, ramp_gamma)
         self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)
         self.start_schedule()
 
-    def joint_pass(self, xs: torch.Tensor, xt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Both batches through the shared network at once: every tap, and all class logits."""
-        taps = self.backbone.encoder(torch.cat([xs, xt]))
-        return taps, self.backbone.head(taps["features"])
-
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
-        taps = self.backbone.encoder(torch.cat([xs, xt]))
         n = len(xs)
+        taps = self.encode_both(xs, xt)
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
         lam = self.lam(step)

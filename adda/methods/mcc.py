@@ -14,16 +14,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method, entropy
+from adda.checks import non_negative, positive
+from adda.losses import certainty_weights
+from adda.methods.base import Batch, Method
 from adda.registry import METHODS
 
 
 def class_confusion(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """The row-normalised, certainty-weighted class-correlation matrix (K x K) of a batch."""
     probs = (logits / temperature).softmax(1)
-    certainty = 1 + torch.exp(-entropy(probs).detach())
-    weights = len(probs) * certainty / certainty.sum()
-    confusion = probs.T @ (weights[:, None] * probs)
+    confusion = probs.T @ (certainty_weights(probs)[:, None] * probs)
     return confusion / confusion.sum(1, keepdim=True)
 
 
@@ -38,7 +38,7 @@ class MinimumClassConfusion(Method):
 
     def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, temperature: float = 2.5):
         super().__init__(backbone, discriminator, optim, steps)
-        self.weight, self.temperature = weight, temperature
+        self.weight, self.temperature = non_negative("weight", weight), positive("temperature", temperature)
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
 

@@ -6,7 +6,7 @@
 ``L_dom`` is the domain cross-entropy; ``-L_dom`` is unbounded, which makes this form
 unstable (the reason later variants invert labels or target a uniform prediction).
 ``lambda_p`` is ``weight``, or with ``ramp`` DANN's schedule from 0 up to ``weight``.
-The arguments' defaults are the seed's (10:1, constant weight); ``conf/method/minimax.yaml``
+The arguments' defaults are the seed's (10:1, constant weight); ``adda/conf/method/minimax.yaml``
 alternates 1:1 on the ramp, because a discriminator ten steps stale lets the unbounded term push
 the encoder off.
 """
@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import AdversarialWeight, Batch, Method, domain_accuracy, domain_loss, frozen
+from adda.checks import positive_int
+from adda.losses import domain_accuracy, domain_loss
+from adda.methods.base import Batch, Method, frozen
 from adda.registry import METHODS
 
 
@@ -35,8 +37,9 @@ class Minimax(Method):
         ramp_gamma: float = 10.0,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.k_classifier, self.k_discriminator = k_classifier, k_discriminator
-        self.lam = AdversarialWeight(weight, ramp, ramp_gamma, steps)
+        self.k_classifier = positive_int("k_classifier", k_classifier)
+        self.k_discriminator = positive_int("k_discriminator", k_discriminator)
+        self.lam = self.adversarial_weight(weight, ramp, ramp_gamma)
         self.optimizers["classifier"] = self.optimizer(self.backbone)
         self.optimizers["discriminator"] = self.optimizer(self.discriminator)
         self.start_schedule()
@@ -47,7 +50,7 @@ class Minimax(Method):
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
         n = len(xs)
-        taps = self.backbone.encoder(torch.cat([xs, xt]))
+        taps = self.encode_both(xs, xt)
         if self.is_discriminator_step(step):
             d = self.discriminator(taps[self.discriminator.tap].detach())
             dom_loss = domain_loss(d[:n], d[n:])

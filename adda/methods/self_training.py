@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from adda.checks import fraction, non_negative
 from adda.errors import ConfigError
 from adda.methods.base import Batch, Method
 from adda.optim import build_optimizer
@@ -63,15 +64,18 @@ class SelfTraining(Method):
         teacher_momentum: float = 1.0,
     ) -> None:
         base_cfg = base_config(base)
-        self.start = round(start_fraction * steps)
+        self.start = round(fraction("start_fraction", start_fraction) * steps)
         first = METHODS.build(
-            base_cfg, backbone=backbone, discriminator=discriminator, optim=optim, steps=self.start
+            base_cfg, at="base", backbone=backbone, discriminator=discriminator, optim=optim, steps=self.start
         )
         self.uses_discriminator = first.uses_discriminator
         self.uses_target_labels = first.uses_target_labels  # an oracle base stays marked as one
         super().__init__(backbone, discriminator, optim, steps)
-        self.base, self.threshold, self.weight = first, threshold, weight
-        self.momentum = teacher_momentum
+        self.base, self.threshold = first, fraction("threshold", threshold)
+        self.weight, self.momentum = (
+            non_negative("weight", weight),
+            fraction("teacher_momentum", teacher_momentum),
+        )
         self.teacher = METHODS.build(
             base_cfg,
             backbone=copy.deepcopy(backbone),
@@ -83,6 +87,11 @@ class SelfTraining(Method):
         self.student, self.teacher_weights = trained_weights(first), trained_weights(self.teacher)
         self.optimizers["self_training"] = build_optimizer(self.student, self.optim_cfg)
         self.start_schedule("self_training")
+
+    @classmethod
+    def needs_discriminator(cls, cfg):
+        base = base_config(cfg.get("base", "grl"))
+        return METHODS.get(base["name"]).needs_discriminator(base)
 
     @classmethod
     def discriminator_shape(cls, tap_shape, num_classes, cfg):

@@ -13,7 +13,7 @@ boundaries that cut through a cluster:
 
 with ``d`` a random direction of norm ``xi``.  lambda_t = 1e-2, lambda_s = 0 and radius 3.5 are
 the paper's for MNIST -> MNIST-M; lambda_d is DANN's ramped weight (the paper's 1e-2 is too weak a
-domain term for the seed network: see conf/method/vada.yaml).
+domain term for the seed network: see adda/conf/method/vada.yaml).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, domain_accuracy, domain_loss, entropy
-from adda.methods.grl import GradientReversal, reverse_gradient
+from adda.checks import non_negative, positive
+from adda.losses import domain_accuracy, domain_loss, entropy, reverse_gradient
+from adda.methods.base import Batch
+from adda.methods.grl import GradientReversal
 from adda.registry import METHODS
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -67,12 +69,15 @@ class VirtualAdversarialDA(GradientReversal):
         **grl,
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps, **grl)
-        self.source_vat, self.target_weight, self.radius, self.xi = source_vat, target_weight, radius, xi
+        self.source_vat = non_negative("source_vat", source_vat)
+        self.target_weight = non_negative("target_weight", target_weight)
+        self.radius, self.xi = positive("radius", radius), positive("xi", xi)
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
         n = len(xs)
-        taps, logits = self.joint_pass(xs, xt)
+        taps = self.encode_both(xs, xt)
+        logits = self.backbone.head(taps["features"])
         class_loss = F.cross_entropy(logits[:n], ys)
         d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], self.lam(step)))
         dom_loss = domain_loss(d[:n], d[n:])

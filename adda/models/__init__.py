@@ -1,6 +1,5 @@
-"""Backbones (encoder + classifier head) and domain discriminators."""
+"""Backbones (encoder + classifier head) and domain discriminators, one module per kind or family."""
 
-from adda.models import backbones, discriminators  # noqa: F401  (register the parts)
 from adda.models.backbones import Backbone
 from adda.models.discriminators import Discriminator
 

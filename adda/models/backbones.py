@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from adda.checks import positive_int
 from adda.errors import ConfigError
 from adda.registry import BACKBONES
 
@@ -30,10 +31,12 @@ def conv_out_size(size: int, blocks: int) -> int:
 
 
 class Backbone(nn.Module):
-    """``encoder(x) -> {tap: tensor}`` (always with ``features``) and ``head(features) -> logits``."""
+    """``encoder(x) -> {tap: tensor}`` (always with ``features``) and ``head(features) -> logits``
+    over ``num_classes`` classes."""
 
     encoder: nn.Module
     head: nn.Module
+    num_classes: int
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x)["features"])
@@ -92,5 +95,11 @@ class SeedCNN(Backbone):
         self, image_size: int, num_classes: int = 10, width: int = 32, blocks: int = 4, hidden: int = 64
     ) -> None:
         super().__init__()
+        width, blocks, hidden = (
+            positive_int("width", width),
+            positive_int("blocks", blocks),
+            positive_int("hidden", hidden),
+        )
+        self.num_classes = positive_int("num_classes", num_classes)
         self.encoder = SeedEncoder(image_size, width, blocks, hidden)
         self.head = nn.Linear(hidden, num_classes)

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from adda.checks import positive_int, positive_ints
 from adda.errors import ConfigError
 from adda.models.backbones import conv_block, conv_out_size
 from adda.registry import DISCRIMINATORS
@@ -31,6 +32,7 @@ class MLPDiscriminator(Discriminator):
     ) -> None:
         super().__init__()
         self.tap = tap
+        hidden = positive_ints("hidden", hidden)
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(in_shape)
         for h in hidden:
@@ -53,6 +55,11 @@ class SeedConvDiscriminator(Discriminator):
         hidden: int = 64,
     ) -> None:
         super().__init__()
+        width, blocks, hidden = (
+            positive_int("width", width),
+            positive_int("blocks", blocks),
+            positive_int("hidden", hidden),
+        )
         if len(in_shape) != 3:
             raise ConfigError(
                 f"discriminator seed_conv needs an image-shaped tap (C, H, W); tap {tap!r} has shape "

@@ -1,6 +1,6 @@
 """Target-domain transforms: small batched ops, one job each, listed in YAML in order.
 
-Importing the package registers every transform in :data:`adda.registry.TRANSFORMS`.
+The registry finds every module of this package; the names below are for imports only.
 """
 
 from adda.data.transforms.base import Compose, Param, Transform

@@ -43,8 +43,9 @@ class Compose(Transform):
         return x
 
     @classmethod
-    def from_config(cls, items: Iterable[Mapping[str, Any]] | None) -> Compose:
-        return cls(TRANSFORMS.build(item) for item in (items or []))
+    def from_config(cls, items: Iterable[Mapping[str, Any]] | None, at: str = "transforms") -> Compose:
+        """``at``: where the list sits in the config, so a bad argument names its full key."""
+        return cls(TRANSFORMS.build(item, at=f"{at}[{i}]") for i, item in enumerate(items or []))
 
 
 def _is_number(v: Any) -> bool:
@@ -84,17 +85,3 @@ class Param:
 def per_image(values: torch.Tensor) -> torch.Tensor:
     """(B,) -> (B, 1, 1, 1), to scale or shift a whole image by its own value."""
     return values.view(-1, 1, 1, 1)
-
-
-def check_count(key: str, value: Any) -> int:
-    """An integer >= 1 (how many occluders, lattice cells, ...)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{key}={value!r}: must be an integer >= 1")
-    return value
-
-
-def check_unit(key: str, value: Any) -> float:
-    """A number in [0, 1] (probabilities, fractions, grey levels)."""
-    if not _is_number(value) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{key}={value!r}: must lie in [0, 1]")
-    return float(value)

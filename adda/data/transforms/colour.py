@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adda.data.transforms.base import Transform, check_count, check_unit
+from adda.checks import check, is_number, positive_int
+from adda.data.transforms.base import Transform
 from adda.errors import ConfigError, DataError
 from adda.registry import TRANSFORMS
 
@@ -28,9 +29,11 @@ class Color(Transform):
     """
 
     def __init__(self, min_contrast: float = 0.3) -> None:
-        self.min_contrast = check_unit("color.min_contrast", min_contrast)
-        if self.min_contrast > 0.5:
-            raise ConfigError(f"color.min_contrast={min_contrast!r}: must lie in [0, 0.5]")
+        self.min_contrast = float(
+            check(
+                "min_contrast", min_contrast, lambda v: is_number(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"
+            )
+        )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         ink = x.mean(dim=1, keepdim=True)  # how much digit each pixel holds
@@ -127,7 +130,7 @@ class Background(Transform):
             raise ConfigError(f"background.fill={fill!r}; known: {', '.join(self.FILLS)}")
         if blend not in self.BLENDS:
             raise ConfigError(f"background.blend={blend!r}; known: {', '.join(self.BLENDS)}")
-        self.fill, self.photos, self.cells = fill, photos, check_count("background.cells", cells)
+        self.fill, self.photos, self.cells = fill, photos, positive_int("cells", cells)
         self.color_shift, self.blend = color_shift, blend
         self._bank: PhotoBank | None = None
 

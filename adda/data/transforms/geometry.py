@@ -11,7 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from adda.data.transforms.base import Param, Transform, check_unit
+from adda.checks import fraction
+from adda.data.transforms.base import Param, Transform
 from adda.registry import TRANSFORMS
 
 
@@ -60,7 +61,7 @@ class Affine(Transform):
         self.degrees = Param(f"{self.key}.degrees", degrees)
         self.scale = Param(f"{self.key}.scale", scale, low=1e-3)
         self.translate = Param(f"{self.key}.translate", translate, low=-1.0, high=1.0)
-        self.fill = check_unit(f"{self.key}.fill", fill)
+        self.fill = float(fraction("fill", fill))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b = len(x)
@@ -98,7 +99,7 @@ class Elastic(Transform):
     def __init__(self, alpha: float = 8.0, sigma: float = 3.0, fill: float = 0.0) -> None:
         self.alpha = Param("elastic.alpha", alpha, low=0.0)
         self.sigma = Param("elastic.sigma", sigma, low=0.1)
-        self.fill = check_unit("elastic.fill", fill)
+        self.fill = float(fraction("fill", fill))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape

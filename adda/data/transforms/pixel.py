@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from adda.data.transforms.base import Param, Transform, check_count, check_unit, per_image
+from adda.checks import fraction, positive_int
+from adda.data.transforms.base import Param, Transform, per_image
 from adda.registry import TRANSFORMS
 
 
@@ -21,7 +22,7 @@ class Binarize(Transform):
     """Pixels above ``threshold`` become 1, the rest 0 (the seed's digit mask)."""
 
     def __init__(self, threshold: float = 0.5) -> None:
-        self.threshold = check_unit("binarize.threshold", threshold)
+        self.threshold = float(fraction("threshold", threshold))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return (x > self.threshold).to(x.dtype)
@@ -58,7 +59,7 @@ class SaltPepper(Transform):
     """Each pixel (all its channels) becomes black or white with probability ``p``, half each."""
 
     def __init__(self, p: float = 0.1) -> None:
-        self.p = check_unit("salt_pepper.p", p)
+        self.p = float(fraction("p", p))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -77,8 +78,8 @@ class Occlude(Transform):
 
     def __init__(self, size: float | list[float] = 0.3, count: int = 1, value: float = 0.0) -> None:
         self.size = Param("occlude.size", size, low=0.0, high=1.0)
-        self.count = check_count("occlude.count", count)
-        self.value = check_unit("occlude.value", value)
+        self.count = positive_int("count", count)
+        self.value = float(fraction("value", value))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from adda.checks import positive
 from adda.evaluate import Predictions
-from adda.methods.base import entropy
+from adda.losses import entropy
 from adda.registry import VALIDATORS
 
 
@@ -34,9 +35,10 @@ class Outputs:
     target_features: torch.Tensor  # (Nt, D)
 
     @classmethod
-    def from_predictions(cls, preds: dict[str, Predictions], source_labels: torch.Tensor) -> Outputs:
+    def from_predictions(cls, preds: dict[str, Predictions]) -> Outputs:
+        """The source validation set's and the unlabelled target sample's predictions."""
         source, target = preds["source_val"], preds["target_unlabelled"]
-        return cls(source.logits, source.features, source_labels, target.logits, target.features)
+        return cls(source.logits, source.features, source.labels, target.logits, target.features)
 
 
 class Validator:
@@ -77,7 +79,7 @@ class SoftNeighborhoodDensity(Validator):
     similar predictions, i.e. the clusters are tight."""
 
     def __init__(self, temperature: float = 0.05) -> None:
-        self.temperature = temperature
+        self.temperature = positive("temperature", temperature)
 
     def __call__(self, out: Outputs) -> float:
         p = F.normalize(out.target_logits.float().softmax(1), dim=1)

@@ -16,7 +16,7 @@ def image_grid(batch: torch.Tensor, nrow: int = 8) -> torch.Tensor:
     return make_grid(batch.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
 
 
-class RunLogger:
+class TensorBoardLogger:
     """One TensorBoard event folder per run (``<run>/tb``)."""
 
     def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
@@ -39,3 +39,9 @@ class RunLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+    def __enter__(self) -> TensorBoardLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,82 @@
+"""Loss terms that methods and validators share: the domain game's pieces, entropy, the ramp.
+
+Convention: a discriminator's logit is positive for "source" and negative for "target".
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def domain_loss(
+    source_logits: torch.Tensor, target_logits: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Binary cross-entropy of the domain label (source 1, target 0), averaged over both batches;
+    ``weights`` (one per image, source first) scales each image's term (CDAN+E)."""
+    logits = torch.cat([source_logits, target_logits])
+    labels = torch.cat([torch.ones_like(source_logits), torch.zeros_like(target_logits)])
+    return F.binary_cross_entropy_with_logits(logits, labels, weight=weights)
+
+
+def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """How often the discriminator tells which domain an image came from."""
+    correct = torch.cat([source_logits > 0, target_logits <= 0])
+    return correct.float().mean()
+
+
+def confusion_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy between the predicted domain distribution and (1/2, 1/2): smallest when
+    the discriminator cannot tell the domains apart, and bounded below (Tzeng et al. 2015)."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of each row of ``probs``."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+
+
+def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
+    """``1 + exp(-H(p))`` per row, normalised to mean 1 over the batch: confident predictions
+    count more (CDAN+E, Long et al. 2018; MCC, Jin et al. 2020).  A weight, not a gradient path."""
+    w = 1 + torch.exp(-entropy(probs).detach())
+    return w / w.mean()
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.scale * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """Identity forward; gradient times ``-scale`` backward (Ganin & Lempitsky 2015): one update
+    lets the discriminator descend the domain loss while the encoder ascends it."""
+    return _ReverseGrad.apply(x, scale)
+
+
+def dann_lambda(progress: float, gamma: float = 10.0) -> float:
+    """DANN's ramp ``2 / (1 + exp(-gamma p)) - 1`` over training progress ``p``: 0 at the start,
+    0.9 by ``p = 0.3`` (Ganin & Lempitsky 2015, Section 5.2.2)."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+class AdversarialWeight:
+    """The adversarial term's weight at a step: ``weight``, times DANN's ramp when ``ramp``.
+
+    The ramp keeps the domain game from moving a random encoder before the classifier has
+    learned anything, the moment at which an unbounded or strong adversary can collapse it.
+    """
+
+    def __init__(self, weight: float, ramp: bool, gamma: float, steps: int) -> None:
+        self.weight, self.ramp, self.gamma, self.steps = weight, ramp, gamma, steps
+
+    def __call__(self, step: int) -> float:
+        return self.weight * (dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0)
