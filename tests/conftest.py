@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from adda.train import CONF_DIR
+from adda.config import CONF_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,17 +20,7 @@ def compose_cfg(*overrides: str) -> DictConfig:
         return compose("train", overrides=list(overrides), return_hydra_config=False)
 
 
-SYNTHETIC = (
-    "source=synthetic",
-    "data.image_size=32",
-    "backbone.blocks=2",
-    "trainer.batch_size=16",
-    "trainer.log_every=10",
-    "trainer.eval_every=0",
-    "trainer.progress=false",
-    "trainer.preview_images=8",
-    "device=cpu",
-)
+SYNTHETIC = ("debug=synthetic",)  # adda/conf/debug/synthetic.yaml: tiny generated data on the CPU
 
 
 @pytest.fixture
@@ -41,8 +31,10 @@ def synthetic_cfg():
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    """MNIST from $ADDA_DATA (CI sets it); without it the real-data tests cannot run."""
-    root = Path(os.environ.get("ADDA_DATA", REPO.parent / "shared" / "data"))
+    """MNIST from $ADDA_DATA (scripts/test.sh sets it and fetches MNIST there if missing)."""
+    shared = REPO.parent / "shared" / "data"
+    default = shared if (shared / "MNIST").is_dir() else REPO / "data"  # where scripts/run.sh puts it
+    root = Path(os.environ.get("ADDA_DATA", default))
     if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         message = f"MNIST not found under {root}: set ADDA_DATA or run scripts/fetch_mnist.py"
         if os.environ.get("CI"):

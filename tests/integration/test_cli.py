@@ -31,7 +31,7 @@ def test_unknown_registry_name_is_one_line(tmp_path):
         and "unknown method 'nope'; known: adda, cdan, confusion, grl, mcc, minimax" in lines[0]
     )
     assert "Traceback" not in result.stderr
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "run").exists()  # rejected before any work: no run folder is left
 
 
 def test_missing_data_with_download_off_is_one_line(tmp_path):
@@ -71,3 +71,29 @@ def test_multirun_sweep_then_report(tmp_path):
     assert report.returncode == 0, report.stderr
     assert "method=grl" in report.stdout and "method=source_only" in report.stdout
     assert (sweep / "report.md").exists()
+
+
+def test_help_opens_with_adda_and_says_how_to_start(tmp_path):
+    result = adda_train("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("adda-train: adversarial unsupervised domain adaptation")
+    assert "powered by Hydra" not in result.stdout.split("== Configuration groups ==")[0]
+    assert "debug: mnist, synthetic" in result.stdout
+
+
+def test_a_run_into_a_pipe_logs_plain_progress_lines_and_its_folder(tmp_path):
+    out = tmp_path / "run"
+    result = adda_train(
+        *SYNTHETIC,
+        "trainer.steps=20",
+        "trainer.progress=auto",
+        "data.eval_limit=50",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout + result.stderr
+    assert "\r" not in text  # no progress bar redrawn into a log
+    steps = [line for line in text.splitlines() if "] - step " in line]
+    assert [line.split("] - step ")[1].split()[0] for line in steps] == [f"{n}/20" for n in range(2, 21, 2)]
+    assert f"writing to {out}" in text and f"wrote {out}" in text

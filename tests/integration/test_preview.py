@@ -10,11 +10,11 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from adda.config import CONF_DIR
 from adda.preview import interleave_rows, write_preview
-from adda.train import CONF_DIR
 from tests.conftest import REPO
 
-SYNTHETIC = ("source=synthetic", "data.image_size=32", "device=cpu")
+SYNTHETIC = ("debug=synthetic",)
 
 
 def preview_cfg(*overrides):

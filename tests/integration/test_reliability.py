@@ -106,7 +106,7 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(synthetic_cfg, tmp_
         ("device=tpu", "device='tpu'"),
         ("trainer.progress=maybe", "trainer.progress='maybe'"),
         ("target.transforms.0.threshold=1.5", "target.transforms[0].threshold=1.5"),
-        ("+method.pretrain_fraction=2", "method.pretrain_fraction=2"),
+        ("method=adda method.pretrain_fraction=2", "method.pretrain_fraction=2"),
         ("optim.betas=[0.9,1.5]", "optim.betas=[0.9, 1.5]"),
         ("trainer.precision=fp16", "trainer.precision='fp16'"),
         ("trainer.compile=yes", "trainer.compile='yes'"),
@@ -117,7 +117,7 @@ def test_non_finite_loss_stops_with_step_and_last_checkpoint(synthetic_cfg, tmp_
 )
 def test_bad_values_fail_before_training_with_one_line(synthetic_cfg, tmp_path, override, key):
     with pytest.raises(ConfigError) as err:
-        run(synthetic_cfg(override), tmp_path)
+        run(synthetic_cfg(*override.split()), tmp_path)
     message = str(err.value)
     assert message.startswith(key) and "must be" in message and "\n" not in message
     assert not (tmp_path / "checkpoint.pt").exists()

@@ -2,8 +2,7 @@
 
 import torch
 
-from adda.methods.base import domain_loss
-from adda.methods.confusion import confusion_loss
+from adda.losses import confusion_loss, domain_loss
 from tests.unit.test_methods import batch, build, changed, snapshot
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from adda.config import CONF_DIR
 from adda.data.transforms import Compose
 from adda.errors import ConfigError
 from adda.registry import DATASETS
-from adda.train import CONF_DIR, build_method
+from adda.train import build_method
 from tests.conftest import compose_cfg
 
 GROUPS = ["source", "target", "backbone", "discriminator", "method", "optim", "trainer", "experiment"]
@@ -54,7 +55,9 @@ def test_every_method_discriminator_backbone_combination_builds(method, disc, ba
     x = torch.zeros(2, 3, cfg.data.image_size, cfg.data.image_size)
     assert built.classify(x).shape == (2, 10)
     if built.discriminator is not None:
-        assert built.domain_logits(x, "target").shape == (2,)
+        taps = built.encode(x, "target")
+        logits = built.backbone.head(taps["features"])
+        assert built.discriminator(built.domain_input(taps, logits)).shape == (2,)
 
 
 def test_seed64_is_the_seed_protocol():
@@ -113,3 +116,26 @@ def test_sweep_folder_names_stay_short_and_unique():
     long = ",".join(f"key{i}=value{i}" for i in range(40))
     cut, other = run_dirname(long), run_dirname(long + "x")
     assert len(cut) == DIRNAME_LIMIT and cut.startswith(long[:50]) and cut != other
+
+
+@pytest.mark.parametrize("method", ["source_only", "target_oracle", "mcc"])
+def test_no_discriminator_is_built_for_a_method_that_plays_no_domain_game(method):
+    cfg = compose_cfg(f"method={method}", "discriminator.tap=nowhere", "device=cpu")
+    built = build_method(cfg, torch.device("cpu"))  # the tap it would read does not exist: never looked at
+    assert built.discriminator is None
+    assert not any(name.startswith("discriminator.") for name, _ in built.named_parameters())
+    st = build_method(
+        compose_cfg("method=self_training", "method.base=mcc", "device=cpu"), torch.device("cpu")
+    )
+    assert st.discriminator is None
+
+
+def test_debug_configs_compose_onto_any_method():
+    cfg = compose_cfg("debug=synthetic", "method=adda")
+    assert (cfg.source.name, cfg.data.image_size, cfg.device, cfg.trainer.progress) == (
+        "synthetic",
+        32,
+        "cpu",
+        False,
+    )
+    assert compose_cfg("debug=mnist", "seed=3").data.eval_limit == 1000

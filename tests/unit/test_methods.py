@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from adda.methods.base import dann_lambda, domain_loss
-from adda.methods.grl import reverse_gradient
+from adda.losses import dann_lambda, domain_loss, reverse_gradient
 from adda.models.backbones import SeedCNN
 from adda.models.discriminators import MLPDiscriminator, SeedConvDiscriminator
 from adda.registry import METHODS

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from adda.errors import ConfigError
-from adda.methods.cdan import ConditionalAdversarial, certainty_weights, multilinear_map
+from adda.losses import certainty_weights
+from adda.methods.cdan import ConditionalAdversarial, multilinear_map
 from adda.methods.mcc import class_confusion, mcc_loss
 from adda.methods.vada import prediction_kl, vat_perturbation
 from adda.models.backbones import SeedCNN
@@ -78,7 +79,9 @@ def test_cdan_step_trains_both_players_and_its_domain_logits_read_the_map():
     d, b = snapshot(method.discriminator), snapshot(method.backbone)
     metrics = method.train_step(batch(1), batch(2), 5)
     assert changed(method.discriminator, d) and changed(method.backbone, b)
-    assert method.domain_logits(batch(3)[0], "target").shape == (8,)
+    taps = method.encode(batch(3)[0], "target")
+    domain_input = method.domain_input(taps, method.backbone.head(taps["features"]))
+    assert method.discriminator(domain_input).shape == (8,)
     assert 0 <= metrics["acc/domain_batch"].item() <= 1
 
 

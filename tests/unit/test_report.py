@@ -113,3 +113,16 @@ def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators
 def test_report_on_an_empty_folder_fails_clearly(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run folders" in capsys.readouterr().err
+
+
+def test_a_table_scored_on_different_target_test_sets_says_so(tmp_path, capsys):
+    fake_run(tmp_path, "0", ["method=grl", "seed=0"], {**done(0.80), "target_test_sha256": "a" * 64})
+    fake_run(tmp_path, "1", ["method=grl", "seed=1"], {**done(0.90), "target_test_sha256": "a" * 64})
+    assert main([str(tmp_path)]) == 0
+    assert "different target test sets" not in capsys.readouterr().out
+    fake_run(tmp_path, "2", ["method=adda", "seed=0"], {**done(0.95), "target_test_sha256": "b" * 64})
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "scored on 2 different target test sets" in out.out
+    assert f"`{'a' * 12}` (2 runs)" in out.out and f"`{'b' * 12}` (1 runs)" in out.out
+    assert f"wrote {tmp_path / 'report.md'}" in out.err
