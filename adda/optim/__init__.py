@@ -1,7 +1,8 @@
 """Optimisers by name and the step-decay learning-rate schedule shared by every method.
 
 torch's Adam, AdamW and SGD are registered here; another optimiser is one module in this package
-(``@OPTIMIZERS.register("name")`` on a ``torch.optim.Optimizer`` subclass) plus ``adda/conf/optim/<name>.yaml``.
+(``@OPTIMIZERS.register("name")`` on a ``torch.optim.Optimizer`` subclass) plus
+``adda/conf/optim/<name>.yaml``.
 """
 
 from __future__ import annotations
