@@ -238,7 +238,7 @@ def plot(runs: list[dict[str, Any]], path: Path, title: str = "") -> None:
     ax.barh(rows, target, xerr=target_err, color="tab:blue", capsize=4, label="target accuracy")
     ax.scatter(source, rows, color="tab:orange", marker="|", s=200, zorder=3, label="source accuracy")
     ax.set_yticks(rows, labels, fontsize=8)
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, 1.02)  # a point at 1.0 stays whole
     ax.set_xlabel("accuracy (mean ± std over seeds)")
     ax.set_title(textwrap.fill(title, 95), fontsize=8, loc="left", pad=22)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)  # above the bars
