@@ -60,7 +60,9 @@ OmegaConf.register_new_resolver("adda_dirname", run_dirname, replace=True)
 def build_method(cfg: DictConfig, device: torch.device) -> Method:
     """Backbone, discriminator (on the tap it names, only for a method that plays a domain game)
     and method, all by registry name."""
-    backbone = BACKBONES.build(cfg.backbone, at="backbone", image_size=cfg.data.image_size).to(device)
+    backbone = BACKBONES.build(cfg.backbone, at="backbone", image_size=cfg.data.image_size)
+    backbone.load_weights(download=cfg.data.download)
+    backbone = backbone.to(device)
     method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
     method_cls = METHODS.get(method_cfg["name"])
     discriminator = None

@@ -9,7 +9,9 @@ Stage 2 (adaptation): the target encoder M_t starts as a copy of M_s; M_s and C 
     min_D    -log D(M_s(x_s)) - log(1 - D(M_t(x_t)))          (domain CE)
     min_M_t  -log D(M_t(x_t))                                 (GAN loss, inverted labels)
 
-Source images go through M_s, target images through M_t, and both share the classifier C.
+Source images go through M_s, target images through M_t, and both share the classifier C.  During
+adaptation M_s runs in eval mode (frozen means its BatchNorm statistics too); M_t normalises with
+statistics of target batches only.
 
 With ``min_domain_acc`` > 0, M_t steps only while D tells the domains apart on more than that
 fraction of the batch (the stabiliser pytorch-adapt's ADDA uses by default, at 0.6): M_t then
@@ -71,6 +73,15 @@ class ADDA(Method):
         self.target_encoder.load_state_dict(self.backbone.encoder.state_dict())
         self.backbone.requires_grad_(False)
         self.adapting.fill_(True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> ADDA:
+        """While adapting, the frozen M_s and C stay in eval mode: their BatchNorm statistics and
+        dropout stay as pre-training left them; M_t, a copy, keeps BatchNorm statistics of its own."""
+        super().train(mode)
+        if self.adapting:
+            self.backbone.eval()
+        return self
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
@@ -84,6 +95,8 @@ class ADDA(Method):
             }
         if step == self.pretrain_steps:  # decided on the host: no device read per step
             self.start_adaptation()
+        if self.backbone.training:  # a run resumed in stage 2: M_s is frozen, so in eval mode
+            self.backbone.eval()
         tap = self.discriminator.tap
         with torch.no_grad():
             source_feat = self.backbone.encoder(xs)[tap]

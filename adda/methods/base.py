@@ -15,7 +15,7 @@ from torch import nn
 from adda.checks import flag, non_negative, positive
 from adda.losses import AdversarialWeight
 from adda.models import Backbone, Discriminator
-from adda.optim import SCHEDULE_KEYS, StepDecay, build_optimizer
+from adda.optim import SCHEDULE_KEYS, LRSchedule, build_optimizer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -53,11 +53,20 @@ class Method(nn.Module):
         self.optim_cfg = dict(optim)
         self.steps = steps
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.schedule: StepDecay | None = None
+        self.schedule: LRSchedule | None = None
 
     def optimizer(self, *modules: nn.Module, **override: Any) -> torch.optim.Optimizer:
+        """One optimiser over ``modules``; a pretrained trunk among them (a submodule named
+        ``trunk``) learns at ``optim.backbone_lr_mult`` times the rate of the rest."""
         params = [p for m in modules for p in m.parameters()]
-        return build_optimizer(params, self.optim_cfg, **override)
+        trunk = [
+            p
+            for m in modules
+            for name, sub in m.named_modules()
+            if name.endswith("trunk")
+            for p in sub.parameters()
+        ]
+        return build_optimizer(params, self.optim_cfg, trunk=trunk, **override)
 
     def adversarial_weight(self, weight: float, ramp: bool, ramp_gamma: float) -> AdversarialWeight:
         """The adversarial term's weight schedule over this run's steps, its arguments checked."""
@@ -69,7 +78,7 @@ class Method(nn.Module):
         """Decay the optimisers ``names`` (default: all) at ``optim.decay_at`` fractions of ``steps``."""
         sched = {k: self.optim_cfg[k] for k in SCHEDULE_KEYS if k in self.optim_cfg}
         optimizers = [self.optimizers[n] for n in names] if names else self.optimizers.values()
-        self.schedule = StepDecay(optimizers, self.steps if steps is None else steps, **sched)
+        self.schedule = LRSchedule(optimizers, self.steps if steps is None else steps, **sched)
 
     def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
         """Feature taps of ``x`` from the encoder used for ``domain`` (shared unless overridden)."""

@@ -85,7 +85,8 @@ class SelfTraining(Method):
         ).requires_grad_(False)
         self.optimizers.update({f"base.{k}": opt for k, opt in first.optimizers.items()})
         self.student, self.teacher_weights = trained_weights(first), trained_weights(self.teacher)
-        self.optimizers["self_training"] = build_optimizer(self.student, self.optim_cfg)
+        trunk = [p for n, p in first.named_parameters() if ".trunk." in n]
+        self.optimizers["self_training"] = build_optimizer(self.student, self.optim_cfg, trunk=trunk)
         self.start_schedule("self_training")
 
     @classmethod

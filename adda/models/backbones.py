@@ -1,17 +1,22 @@
-"""Backbones: an encoder that exposes named feature taps, and a linear classifier head.
+"""Backbones: an encoder that exposes named feature taps, and a classifier head.
 
-Discriminators read one tap (``features``, the encoder's output, or an earlier one such as
-``pool1``), so the seed's discriminator on the first pooled maps and an MLP on the final
-features plug into the same backbone.
+Discriminators read one tap (``features``, the encoder's output, ``conv``, the last convolutional
+maps, or an earlier one such as ``pool1``), so the seed's discriminator on the first pooled maps
+and an MLP on the final features plug into the same backbone.  Images arrive in [-1, 1]; a backbone
+that wants other statistics (ImageNet's, for pretrained models) converts them as its first op.
+A constructor takes ``image_size`` (from ``data.image_size``) and ``weights``: a path to a
+``state_dict`` saved from this backbone (or from a trunk, see :mod:`adda.models.pretrained`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from adda.checks import positive_int
-from adda.errors import ConfigError
+from adda.errors import ConfigError, DataError
 from adda.registry import BACKBONES
 
 
@@ -37,6 +42,17 @@ class Backbone(nn.Module):
     encoder: nn.Module
     head: nn.Module
     num_classes: int
+    weights: str | None = None  # what load_weights starts from (None: the random init)
+
+    def load_weights(self, download: bool = False) -> None:
+        """Start from ``self.weights``: a path to a ``state_dict`` of this backbone.
+
+        ``download`` lets a subclass fetch named weights it knows (torchvision's) when missing.
+        """
+        if self.weights is not None:
+            load_into(
+                self, read_state_dict(self.weights, "backbone.weights"), "backbone.weights", self.weights
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x)["features"])
@@ -50,6 +66,30 @@ class Backbone(nn.Module):
             taps = self.encoder(torch.zeros(1, 3, image_size, image_size, device=param.device))
         self.train(was_training)
         return {name: tuple(t.shape[1:]) for name, t in taps.items()}
+
+
+def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """A ``state_dict`` file read without unpickling code; any way it is wrong is one line."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"{key}={str(path)!r}: no such file; give a state_dict saved with torch.save")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DataError(f"{key}={str(path)!r} is not a readable state_dict ({type(err).__name__})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"{key}={str(path)!r} holds no state_dict (a dict of tensors)")
+    return state
+
+
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], key: str, source: str) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise DataError(f"{key}={source!r} does not fit this backbone ({first[:200]})") from err
 
 
 class SeedEncoder(nn.Module):
@@ -92,9 +132,16 @@ class SeedCNN(Backbone):
     """The seed's classifier: 4 x [conv 3x3 32, ReLU, maxpool 2] -> dense 64 ReLU -> dense 10."""
 
     def __init__(
-        self, image_size: int, num_classes: int = 10, width: int = 32, blocks: int = 4, hidden: int = 64
+        self,
+        image_size: int,
+        num_classes: int = 10,
+        width: int = 32,
+        blocks: int = 4,
+        hidden: int = 64,
+        weights: str | None = None,
     ) -> None:
         super().__init__()
+        self.weights = weights
         width, blocks, hidden = (
             positive_int("width", width),
             positive_int("blocks", blocks),

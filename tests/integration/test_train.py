@@ -104,9 +104,20 @@ def test_real_mnist_short_run_beats_chance_and_logs_the_tags(mnist_root, tmp_pat
     assert "hparam/target_acc" in hparams.Tags()["scalars"]
 
 
-@pytest.mark.parametrize("option", ["trainer.precision=bf16", "trainer.compile=true"])
-def test_speed_options_learn_and_keep_fp32_weights_under_the_same_names(synthetic_cfg, tmp_path, option):
-    cfg = synthetic_cfg("method=grl", "trainer.steps=40", "target=identity", option)
+@pytest.mark.parametrize(
+    "option,backbone",
+    [
+        ("trainer.precision=bf16", "seed_cnn"),
+        ("trainer.compile=true", "seed_cnn"),
+        ("trainer.precision=bf16", "dtn"),
+        ("trainer.compile=true", "lenet"),
+        ("trainer.precision=bf16", "torchvision"),
+    ],
+)
+def test_speed_options_learn_and_keep_fp32_weights_under_the_same_names(
+    synthetic_cfg, tmp_path, option, backbone
+):
+    cfg = synthetic_cfg("method=grl", "trainer.steps=40", "target=identity", option, f"backbone={backbone}")
     metrics = run(cfg, tmp_path)
     assert metrics["status"] == "done" and metrics["source_acc"] > 0.3, metrics
     weights = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
