@@ -90,14 +90,40 @@ def bottleneck_layer(width_in: int, width: int) -> tuple[nn.Module, int]:
 
 
 class TrunkBackbone(Backbone):
-    """Shared by the torchvision and timm backbones: a trunk that outputs pooled features."""
+    """Shared by the torchvision and timm backbones: a library model whose output is its pooled
+    features.  Subclasses say which names the library knows and how it builds one (random init)."""
 
-    def finish(self, trunk: nn.Module, image_size: int, num_classes: int, bottleneck: int) -> None:
+    library: str
+
+    def __init__(
+        self,
+        image_size: int,
+        arch: str = "resnet50",
+        weights: str | None = None,
+        bottleneck: int = 256,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        known = self.known_archs()
+        if arch not in known:
+            close = difflib.get_close_matches(str(arch), known, n=5, cutoff=0.5)
+            raise ConfigError(
+                f"backbone.arch={arch!r}: not a {self.library} model (close: {', '.join(close) or 'none'})"
+            )
+        self.arch, self.weights = arch, weights
+        trunk = self.make_trunk(arch)
         self.num_classes = positive_int("num_classes", num_classes)
-        width_in = self.trunk_width(trunk, image_size)
-        neck, width = bottleneck_layer(width_in, non_negative_int("bottleneck", bottleneck))
+        neck, width = bottleneck_layer(
+            self.trunk_width(trunk, image_size), non_negative_int("bottleneck", bottleneck)
+        )
         self.encoder = TrunkEncoder(trunk, find_pool(trunk), neck)
         self.head = nn.Linear(width, self.num_classes)
+
+    def known_archs(self) -> list[str]:
+        raise NotImplementedError
+
+    def make_trunk(self, arch: str) -> nn.Module:
+        raise NotImplementedError
 
     def trunk_width(self, trunk: nn.Module, image_size: int) -> int:
         trunk.eval()
@@ -130,30 +156,19 @@ class TorchvisionBackbone(TrunkBackbone):
     weights name (``IMAGENET1K_V2``), read from the torch hub cache (fetched there only with
     ``data.download=true``), or a path to a ``state_dict`` of the model (torchvision's format)."""
 
-    def __init__(
-        self,
-        image_size: int,
-        arch: str = "resnet50",
-        weights: str | None = None,
-        bottleneck: int = 256,
-        num_classes: int = 10,
-    ) -> None:
-        super().__init__()
+    library = "torchvision"
+
+    def known_archs(self) -> list[str]:
         import torchvision
 
-        known = torchvision.models.list_models(module=torchvision.models)
-        if arch not in known:
-            close = difflib.get_close_matches(str(arch), known, n=5, cutoff=0.5)
-            hint = (
-                f"close: {', '.join(close)}"
-                if close
-                else f"{len(known)} known, e.g. resnet18, resnet50, vit_b_16"
-            )
-            raise ConfigError(f"backbone.arch={arch!r}: not a torchvision classification model ({hint})")
-        self.arch, self.weights = arch, weights
+        return torchvision.models.list_models(module=torchvision.models)
+
+    def make_trunk(self, arch: str) -> nn.Module:
+        import torchvision
+
         trunk = torchvision.models.get_model(arch, weights=None)
         drop_classifier(trunk)
-        self.finish(trunk, image_size, num_classes, bottleneck)
+        return trunk
 
     def load_weights(self, download: bool = False) -> None:
         if self.weights is None:
@@ -190,29 +205,19 @@ class TimmBackbone(TrunkBackbone):
     (``pip install adda[timm]``).  ``weights``: ``pretrained`` (timm's default weights, from its
     cache; fetched only with ``data.download=true``) or a path to a ``state_dict`` of the model."""
 
-    def __init__(
-        self,
-        image_size: int,
-        arch: str = "resnet50",
-        weights: str | None = None,
-        bottleneck: int = 256,
-        num_classes: int = 10,
-    ) -> None:
-        super().__init__()
+    library = "timm"
+
+    def known_archs(self) -> list[str]:
         try:
             import timm
         except ImportError:
             raise ConfigError("backbone=timm needs timm: pip install 'adda[timm]'") from None
-        known = timm.list_models()
-        if arch not in known:
-            close = difflib.get_close_matches(str(arch), known, n=5, cutoff=0.5)
-            raise ConfigError(
-                f"backbone.arch={arch!r}: not a timm model (close: {', '.join(close) or 'none'})"
-            )
-        self.arch, self.weights = arch, weights
-        self.finish(
-            timm.create_model(arch, pretrained=False, num_classes=0), image_size, num_classes, bottleneck
-        )
+        return timm.list_models()
+
+    def make_trunk(self, arch: str) -> nn.Module:
+        import timm
+
+        return timm.create_model(arch, pretrained=False, num_classes=0)
 
     def load_weights(self, download: bool = False) -> None:
         if self.weights is None:
