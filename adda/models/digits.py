@@ -45,16 +45,18 @@ def conv_output(convs: nn.Module, image_size: int, name: str, min_size: int) -> 
 
 
 class DigitNet(Backbone):
-    """Shared by the digit networks: ``convs`` and ``dense(width_in) -> (layers, features)``."""
+    """Shared by the digit networks: ``convs``, then ``dense(flat)`` and ``head(flat)`` built for
+    the ``flat`` numbers per image the convolutions leave at this image size."""
 
     name: str
     min_size: int
 
-    def build(self, image_size: int, convs: nn.Module, dense, head: nn.Module, num_classes: int) -> None:
+    def build(self, image_size: int, convs: nn.Module, dense, head, num_classes: int) -> None:
         self.num_classes = num_classes
-        layers = dense(conv_output(convs, image_size, self.name, self.min_size))
-        self.encoder = ConvDenseEncoder(convs, layers)
-        self.head = head
+        flat = conv_output(convs, image_size, self.name, self.min_size)
+        classifier = head(flat)  # before the dense layers: the order a seed's initialisation follows
+        self.encoder = ConvDenseEncoder(convs, dense(flat))
+        self.head = classifier
 
 
 @BACKBONES.register("lenet")
@@ -75,7 +77,7 @@ class LeNet(DigitNet):
         )  # fmt: skip
         dense = lambda n: nn.Sequential(nn.Linear(n, hidden), nn.ReLU(inplace=True))  # noqa: E731
         num_classes = positive_int("num_classes", num_classes)
-        self.build(image_size, convs, dense, nn.Linear(hidden, num_classes), num_classes)
+        self.build(image_size, convs, dense, lambda flat: nn.Linear(hidden, num_classes), num_classes)
 
 
 @BACKBONES.register("dann_mnist")
@@ -96,13 +98,12 @@ class DANNMnist(DigitNet):
             nn.Conv2d(32, 48, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         )  # fmt: skip
         num_classes = positive_int("num_classes", num_classes)
-        flat = conv_output(convs, image_size, self.name, self.min_size)
-        head = nn.Sequential(
+        head = lambda flat: nn.Sequential(  # noqa: E731
             nn.Linear(flat, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )  # fmt: skip
-        self.build(image_size, convs, lambda n: nn.Identity(), head, num_classes)
+        self.build(image_size, convs, lambda flat: nn.Identity(), head, num_classes)
 
 
 @BACKBONES.register("dtn")
@@ -126,4 +127,5 @@ class DTN(DigitNet):
             nn.Linear(n, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(0.5)
         )
         num_classes = positive_int("num_classes", num_classes)
-        self.build(image_size, nn.Sequential(*blocks), dense, nn.Linear(hidden, num_classes), num_classes)
+        head = lambda flat: nn.Linear(hidden, num_classes)  # noqa: E731
+        self.build(image_size, nn.Sequential(*blocks), dense, head, num_classes)
