@@ -60,6 +60,17 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "data.eval_limit": lambda k, v: (
         v if v is None else check(k, v, lambda x: is_int(x) and x > 0, "null or an integer > 0")
     ),
+    "data.resident": lambda k, v: one_of(k, v, ("auto", True, False)),
+    "data.workers": lambda k, v: check(
+        k, v, lambda x: x == "auto" or (is_int(x) and x >= 0), "auto or an integer >= 0"
+    ),
+    "data.load_size": lambda k, v: check(k, v, lambda x: is_int(x) and x >= 8, "an integer >= 8"),
+    "data.augment": lambda k, v: check(
+        k,
+        v,
+        lambda x: isinstance(x, list) and all(isinstance(i, dict) and "name" in i for i in x),
+        "a list of {name: <torchvision.transforms.v2 class>, ...}",
+    ),
     "trainer.steps": positive_int,
     "trainer.batch_size": positive_int,
     "trainer.log_every": positive_int,

@@ -12,7 +12,8 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from adda import checkpoint
 from adda.config import CONF_DIR, check_config
-from adda.data import BatchStream, DomainData, build_domains
+from adda.data import BatchStream, DomainData, FileStream, StreamedDomain, build_domains, load_splits
+from adda.data.domain import data_workers
 from adda.errors import AddaError, ConfigError
 from adda.evaluate import evaluate
 from adda.fit import Interrupted, Loop
@@ -57,10 +59,21 @@ def run_dirname(overrides: str) -> str:
 OmegaConf.register_new_resolver("adda_dirname", run_dirname, replace=True)
 
 
-def build_method(cfg: DictConfig, device: torch.device) -> Method:
-    """Backbone, discriminator (on the tap it names, only for a method that plays a domain game)
-    and method, all by registry name."""
-    backbone = BACKBONES.build(cfg.backbone, at="backbone", image_size=cfg.data.image_size)
+def build_method(cfg: DictConfig, device: torch.device, num_classes: int = 10) -> Method:
+    """Backbone (with one output per class of the data), discriminator (on the tap it names, only
+    for a method that plays a domain game) and method, all by registry name."""
+    given = cfg.backbone.get("num_classes")
+    if given is not None and given != num_classes:
+        raise ConfigError(
+            f"backbone.num_classes={given}: the data has {num_classes} classes; leave it out (it "
+            f"follows the data) or give {num_classes}"
+        )
+    backbone_cfg = {
+        k: v for k, v in OmegaConf.to_container(cfg.backbone, resolve=True).items() if k != "num_classes"
+    }
+    backbone = BACKBONES.build(
+        backbone_cfg, at="backbone", image_size=cfg.data.image_size, num_classes=num_classes
+    )
     backbone.load_weights(download=cfg.data.download)
     backbone = backbone.to(device)
     method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
@@ -92,12 +105,19 @@ def build_method(cfg: DictConfig, device: torch.device) -> Method:
     return method
 
 
-def batch_streams(data: DomainData, cfg: DictConfig, device: torch.device) -> dict[str, BatchStream]:
-    """Source and target batches, each from its own generator seeded from ``seed``."""
-    return {
-        name: BatchStream(domain, cfg.trainer.batch_size, torch.Generator(device).manual_seed(cfg.seed + i))
-        for i, (name, domain) in enumerate((("source", data.source), ("target", data.target)))
-    }
+def batch_streams(
+    data: DomainData, cfg: DictConfig, device: torch.device
+) -> dict[str, BatchStream | FileStream]:
+    """Source and target batches, each from its own generator seeded from ``seed``; a streamed
+    domain's order and augmentation come from that seed too (:class:`adda.data.stream.EpochBatches`)."""
+    streams: dict[str, BatchStream | FileStream] = {}
+    for i, (name, domain) in enumerate((("source", data.source), ("target", data.target))):
+        generator, size = torch.Generator(device).manual_seed(cfg.seed + i), cfg.trainer.batch_size
+        if isinstance(domain, StreamedDomain):
+            streams[name] = FileStream(domain, size, generator, cfg.seed + i, data_workers(cfg.data.workers))
+        else:
+            streams[name] = BatchStream(domain, size, generator)
+    return streams
 
 
 KEY_HPARAMS = ("method.name", "target.name", "source.name", "seed", "optim.lr")
@@ -140,11 +160,13 @@ def resume_point(cfg: DictConfig, out_dir: Path) -> tuple[DictConfig, Path, dict
 
 
 def log_samples(board: TensorBoardLogger, data: DomainData, n: int, seed: int) -> None:
-    """The first ``n`` training images of each domain as the network sees them."""
-    device = data.source.images.device
-    preview, idx = torch.Generator(device).manual_seed(seed), torch.arange(n, device=device)
-    board.images("samples/source", data.source.render(idx, preview))
-    board.images("samples/target", data.target.render(idx, preview))
+    """The first ``n`` training images of each domain (all of a smaller one) as the network sees them."""
+    device = data.source.device
+    preview = torch.Generator(device).manual_seed(seed)
+    for name, domain in (("source", data.source), ("target", data.target)):
+        board.images(
+            f"samples/{name}", domain.render(torch.arange(min(n, len(domain)), device=device), preview)
+        )
 
 
 class Assessor:
@@ -181,6 +203,7 @@ def results(cfg: DictConfig, method: Method, assessor: Assessor, data: DomainDat
         "validators": assessor.last["validators"],
         "selected": assessor.selection.best,
         "target_test_sha256": data.evals["target_test"].sha256(),
+        "protocol": "transductive" if data.transductive else "inductive",
         "steps": steps,
         "seconds": round(seconds, 2),
         "source_images_per_s": round(steps * cfg.trainer.batch_size / max(seconds, 1e-9), 1),
@@ -199,10 +222,11 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
     check_config(cfg)
     cfg, out_dir, state = resume_point(cfg, out_dir)
     trainer = cfg.trainer
+    splits = load_splits(cfg)  # file lists for a folder set; the classes are known from here
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    method = build_method(cfg, device)
-    data = build_domains(cfg, device)
+    method = build_method(cfg, device, len(splits[0].classes))
+    data = build_domains(cfg, device, splits)
     streams = batch_streams(data, cfg, device)
     start, seconds = (state["step"], state["seconds"]) if state else (0, 0.0)
     if state is not None:
@@ -212,6 +236,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
     with (
         RunRecord(out_dir, cfg.method.name).watch() as record,
         TensorBoardLogger(out_dir / "tb", purge_step=start or None) as board,
+        closing_all(streams.values()),
     ):
         record.running(start)
         if not start:
@@ -238,6 +263,16 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         board.hparams(hparams(cfg, overrides), {k: metrics[k] for k in HPARAM_METRICS})
     say_how_it_went(metrics, method, cfg, out_dir)
     return metrics
+
+
+@contextmanager
+def closing_all(things: Iterable[Any]) -> Iterator[None]:
+    """Closes each (a streamed domain's worker processes) however the block ends."""
+    try:
+        yield
+    finally:
+        for thing in things:
+            thing.close()
 
 
 def say_how_it_went(metrics: dict[str, Any], method: Method, cfg: DictConfig, out_dir: Path) -> None:

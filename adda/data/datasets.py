@@ -7,20 +7,28 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from adda.errors import DataError
 from adda.registry import DATASETS
 
+DIGITS = tuple(str(d) for d in range(10))
+
 
 @dataclass
 class Splits:
-    """Labelled uint8 images per split; ``val`` is held out of ``train`` for label-free checks."""
+    """Labelled images per split: uint8 tensors (N, C, H, W) with int64 labels, or files on disk
+    (:class:`adda.data.folder.Files`).  ``val`` is held out of ``train`` for label-free checks;
+    ``classes`` names the labels in order; ``transductive``: ``test`` is the training images
+    themselves (a set published without a test split)."""
 
-    train: tuple[torch.Tensor, torch.Tensor]
-    val: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor]
+    train: Any
+    val: Any
+    test: Any
+    classes: tuple[str, ...] = DIGITS
+    transductive: bool = False
 
     @classmethod
     def holding_out(

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from adda.checks import positive_int, positive_ints
+from adda.checks import check, is_number, positive_int, positive_ints
 from adda.errors import ConfigError
 from adda.models.backbones import conv_block, conv_out_size
 from adda.registry import DISCRIMINATORS
@@ -25,18 +25,25 @@ class Discriminator(nn.Module):
 
 @DISCRIMINATORS.register("mlp")
 class MLPDiscriminator(Discriminator):
-    """Fully connected ReLU layers on the flattened tap (ADDA's 500-500-1 by default)."""
+    """Fully connected ReLU layers on the flattened tap (ADDA's 500-500-1 by default); ``dropout``
+    after each (DANN's domain classifier on Office: 1024-1024-1 with dropout 0.5)."""
 
     def __init__(
-        self, in_shape: tuple[int, ...], tap: str = "features", hidden: list[int] = (500, 500)
+        self,
+        in_shape: tuple[int, ...],
+        tap: str = "features",
+        hidden: list[int] = (500, 500),
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.tap = tap
         hidden = positive_ints("hidden", hidden)
+        dropout = check("dropout", dropout, lambda p: is_number(p) and 0 <= p < 1, "a number in [0, 1)")
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(in_shape)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            layers += [nn.Dropout(dropout)] if dropout else []
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
