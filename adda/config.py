@@ -64,6 +64,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "data.workers": lambda k, v: check(
         k, v, lambda x: x == "auto" or (is_int(x) and x >= 0), "auto or an integer >= 0"
     ),
+    "data.decode": lambda k, v: one_of(k, v, ("auto", "cpu", "device")),
     "data.load_size": lambda k, v: check(k, v, lambda x: is_int(x) and x >= 8, "an integer >= 8"),
     "data.augment": lambda k, v: check(
         k,

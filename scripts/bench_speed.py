@@ -7,6 +7,10 @@
 * conventional: the usual pipeline: a ``Dataset`` that resizes and composites one image at a time
   (:mod:`adda.data.reference`), a ``DataLoader`` with worker processes, then the same update.
 
+* streamed: with ``--folders DIR`` (written by ``scripts/export_folder.py``), the same task read from
+  PNG folders: kept resident on the device, and streamed from disk by 0, 2 and 4 ``DataLoader``
+  workers (``data.resident=false``); the ratio is each path's step time over the resident one's.
+
 Every line prints source images per second (``--batch`` source images per step, plus as many target
 images for the adaptation methods) and the ratio measured in this same run.  ``adda`` is timed in its
 adaptation stage.  Then the time to evaluate the 20k test images (source and target test sets) at the
@@ -14,6 +18,7 @@ automatic evaluation batch and at 1000.
 
     python scripts/bench_speed.py                                   # CPU, batches 64 and 512
     python scripts/bench_speed.py --device cuda --precision bf16 --compile
+    python scripts/bench_speed.py --folders outputs/folders/seed64 --only-folders --batch-sizes 32 64
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from torch.utils.data import DataLoader
 from adda.config import CONF_DIR
 from adda.data import BatchStream, build_domains
 from adda.data.datasets import MNIST
+from adda.data.export import folder_overrides
 from adda.data.reference import PerSampleDigits
 from adda.data.transforms.colour import load_photos
 from adda.evaluate import eval_batch_size, evaluate
@@ -42,7 +48,7 @@ from adda.optim import build_optimizer
 from adda.registry import BACKBONES, DISCRIMINATORS
 from adda.runtime import autocast, seed_everything
 from adda.tensorboard_logger import TensorBoardLogger
-from adda.train import build_method
+from adda.train import batch_streams, build_method
 
 PROTOCOL_STEPS = 11_000  # the seed's run length: sets each method's schedules and ADDA's stage switch
 
@@ -58,6 +64,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--compile", action="store_true")
     p.add_argument("--data-root", default=os.environ.get("ADDA_DATA", "data"))
+    p.add_argument("--folders", type=Path, default=None, help="exported PNG folders: time the streamed path")
+    p.add_argument("--stream-workers", type=int, nargs="+", default=[0, 2, 4])
+    p.add_argument("--only-folders", action="store_true", help="skip the digit-path comparisons")
     args = p.parse_args()
     cuda = args.device.startswith("cuda")
     args.steps = args.steps or (200 if cuda else 20)
@@ -65,8 +74,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def config(args: argparse.Namespace, method: str, batch: int):
+def config(args: argparse.Namespace, method: str, batch: int, *extra: str):
     overrides = [
+        *extra,
         f"method={method}",
         f"trainer.batch_size={batch}",
         f"trainer.steps={PROTOCOL_STEPS}",
@@ -89,12 +99,11 @@ def first_step(method) -> int:
     return getattr(method, "pretrain_steps", 0)
 
 
-def framework_rate(cfg, data, args, device, log_dir: Path) -> float:
-    """Source images/s of the framework's own loop (warm-up excluded)."""
+def framework_rate(cfg, streams, args, device, log_dir: Path) -> float:
+    """Source images/s of the framework's own loop (warm-up excluded) drawing from ``streams``."""
     seed_everything(0)
     method = build_method(cfg, device)
     batch = cfg.trainer.batch_size
-    streams = [BatchStream(d, batch, torch.Generator(device).manual_seed(i)) for i, d in enumerate(data)]
     logger = TensorBoardLogger(log_dir)
     start = first_step(method)
     seconds = 0.0
@@ -165,6 +174,32 @@ def bare_rate(cfg, adversarial: bool, args, device) -> float:
     return args.steps * batch / (time.perf_counter() - tick)
 
 
+def resident_streams(data, batch: int, device: torch.device) -> list[BatchStream]:
+    return [BatchStream(d, batch, torch.Generator(device).manual_seed(i)) for i, d in enumerate(data)]
+
+
+def folder_lines(args: argparse.Namespace, device: torch.device, tmp: Path) -> None:
+    """The exported task from folders: resident, then streamed by each worker count."""
+    paths = [("resident", "data.resident=true", "data.workers=0")]
+    paths += [
+        (f"streamed, {w} workers", "data.resident=false", f"data.workers={w}") for w in args.stream_workers
+    ]
+    for batch in args.batch_sizes:
+        resident_rate = None
+        for label, *extra in paths:
+            cfg = config(args, "grl", batch, *folder_overrides(args.folders), *extra)
+            streams = batch_streams(build_domains(cfg, device), cfg, device)
+            rate = framework_rate(cfg, list(streams.values()), args, device, tmp / f"{label}{batch}")
+            for stream in streams.values():
+                stream.close()
+            resident_rate = resident_rate or rate
+            print(
+                f"batch {batch:4d}  grl from folders {label:20s} {rate:9,.0f} img/s  "
+                f"step time / resident {resident_rate / rate:5.2f}x",
+                flush=True,
+            )
+
+
 def make_loaders(cfg, args, device, batch: int) -> tuple[DataLoader, DataLoader]:
     splits = MNIST(args.data_root).load()
     x, y = splits.train
@@ -192,6 +227,11 @@ def main() -> None:
     args = parse_args()
     device = torch.device(args.device)
     print(describe(device, args), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.folders:
+            folder_lines(args, device, Path(tmp))
+    if args.only_folders:
+        return
     base = config(args, "grl", args.batch_sizes[0])
     domains = build_domains(base, device)
     data = (domains.source, domains.target)
@@ -200,7 +240,8 @@ def main() -> None:
             loaders = make_loaders(base, args, device, batch)
             for name in args.methods:
                 cfg = config(args, name, batch)
-                fast = framework_rate(cfg, data, args, device, Path(tmp) / f"{name}{batch}")
+                streams = resident_streams(data, batch, device)
+                fast = framework_rate(cfg, streams, args, device, Path(tmp) / f"{name}{batch}")
                 slow = conventional_rate(cfg, loaders, args, device)
                 line = f"batch {batch:4d}  {name:12s} framework {fast:9,.0f} img/s"
                 line += f"  conventional {slow:9,.0f} img/s  framework/conventional {fast / slow:5.2f}x"

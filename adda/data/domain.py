@@ -17,9 +17,9 @@ from torchvision.transforms.v2 import functional as TF
 
 from adda.data.augment import Augment
 from adda.data.datasets import DIGITS, Splits
-from adda.data.folder import Files, ImageFiles, first_difference, stack
+from adda.data.folder import Files, ImageFiles, first_difference, is_jpeg, stack
 from adda.data.transforms import Compose
-from adda.errors import DataError
+from adda.errors import ConfigError, DataError
 from adda.registry import DATASETS
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,16 @@ class EvalSet:
             yield x.float().mul_(2 / 255.0).sub_(1.0)
 
     def sha256(self) -> str:
-        """A fingerprint of the images and labels: runs scored on different sets are told apart."""
-        digest = hashlib.sha256(self.images.cpu().contiguous().numpy().tobytes())
-        if self.labels is not None:
-            digest.update(self.labels.cpu().numpy().tobytes())
-        return digest.hexdigest()
+        """A fingerprint of the set of (image, label) pairs, whatever their order: runs scored on
+        different sets are told apart, and a set read back from class folders (sorted by class)
+        matches the one it was written from."""
+        images = self.images.cpu().contiguous().numpy()
+        labels = [None] * len(images) if self.labels is None else self.labels.cpu().tolist()
+        items = sorted(
+            hashlib.sha256(x.tobytes() + str(y).encode()).digest()
+            for x, y in zip(images, labels, strict=True)
+        )
+        return hashlib.sha256(b"".join(items)).hexdigest()
 
 
 @dataclass
@@ -264,9 +269,22 @@ def free_memory(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def decodes_on_device(setting: str, files: Files, device: torch.device) -> bool:
+    """``data.decode``: ``device`` decodes streamed JPEGs on the training device (nvJPEG on a GPU),
+    ``cpu`` in the workers; ``auto`` is ``device`` for a CUDA run on a set of JPEGs only."""
+    jpegs = all(is_jpeg(p) for p in files.paths)
+    if setting == "device" and not jpegs:
+        other = next(p for p in files.paths if not is_jpeg(p))
+        raise ConfigError(
+            f"data.decode=device decodes JPEGs only and {other} is not one: use data.decode=cpu"
+        )
+    return setting == "device" or (setting == "auto" and device.type == "cuda" and jpegs)
+
+
 def data_workers(setting: int | str) -> int:
-    """``data.workers``: ``auto`` is one per CPU core, at most 8."""
-    return min(8, os.cpu_count() or 1) if setting == "auto" else int(setting)
+    """``data.workers`` (per streamed domain): ``auto`` shares the CPU cores between the two
+    domains, at most 8 each."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2)) if setting == "auto" else int(setting)
 
 
 def build_domains(
@@ -321,8 +339,13 @@ def build_domains(
                 gb = domain.images.numel() / 1e9
                 log.info("%s: %d training images resident on %s (%.2f GB)", name, len(domain), device, gb)
             return domain
-        log.info("%s: %d training images streamed from disk by %d workers", name, len(split), workers)
-        return StreamedDomain(ImageFiles(split, load_size, augment=augment, crop=size), tf, device)
+        encoded = decodes_on_device(data.get("decode", "auto"), split, device)
+        where = f"decoded on {device}" if encoded else "decoded by them"
+        log.info(
+            "%s: %d training images streamed from disk by %d workers, %s", name, len(split), workers, where
+        )
+        dataset = ImageFiles(split, load_size, augment=augment, crop=size, encoded=encoded)
+        return StreamedDomain(dataset, tf, device)
 
     if target_splits.transductive:
         log.info(

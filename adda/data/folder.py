@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 from torchvision.transforms.v2 import functional as TF
 
 from adda.checks import check, integer, is_number, one_of
@@ -66,26 +66,66 @@ def decode(path: str) -> torch.Tensor:
 
 
 class ImageFiles(Dataset):
-    """A split's images decoded one at a time, resized to ``load_size`` square, then either through
+    """A split's images one at a time, resized to ``load_size`` square, then either through
     ``augment`` (training: an item is ``(index, seed)``) or centre-cropped to ``crop`` (evaluation
-    and resident loading: an item is an index)."""
+    and resident loading: an item is an index).
 
-    def __init__(self, files: Files, load_size: int, augment: Augment | None = None, crop: int | None = None):
+    ``encoded``: items are the files' bytes, decoded a batch at a time on the training device by
+    :meth:`decode_batch` (nvJPEG on a GPU): the workers only read files."""
+
+    def __init__(
+        self,
+        files: Files,
+        load_size: int,
+        augment: Augment | None = None,
+        crop: int | None = None,
+        encoded: bool = False,
+    ):
         self.files, self.load_size, self.augment, self.crop = files, load_size, augment, crop
+        self.encoded = encoded
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, ...]:
         i, seed = item if isinstance(item, tuple) else (item, None)
-        x = decode(self.files.paths[i])
+        if self.encoded:  # plain bytes: a tensor per file would cost the workers a shared-memory handle each
+            with open(self.files.paths[i], "rb") as f:
+                return f.read(), int(self.files.labels[i]), seed
+        return self.prepare(decode(self.files.paths[i]), seed), self.files.labels[i]
+
+    def prepare(self, x: torch.Tensor, seed: int | None) -> torch.Tensor:
+        """A decoded uint8 image (on any device) as training or evaluation wants it."""
         if tuple(x.shape[-2:]) != (self.load_size, self.load_size):
             x = TF.resize(x, [self.load_size, self.load_size], antialias=True)
         if seed is not None and self.augment:
-            x = self.augment.one(x, seed)
-        elif self.crop is not None and self.crop != self.load_size:
-            x = TF.center_crop(x, [self.crop, self.crop])
-        return x, self.files.labels[i]
+            return self.augment.one(x, seed)
+        if self.crop is not None and self.crop != self.load_size:
+            return TF.center_crop(x, [self.crop, self.crop])
+        return x
+
+    def decode_batch(self, items: list[tuple[torch.Tensor, ...]], device: torch.device):
+        """``encoded`` items (JPEG bytes, label, seed) decoded together on ``device``, then
+        prepared there: (uint8 (B, 3, S, S), labels) on ``device``."""
+        raw, labels, seeds = zip(*items, strict=True)
+        encoded = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in raw]
+        try:
+            images = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError as err:
+            raise DataError(
+                f"a JPEG in this batch cannot be decoded on {device} ({err}); set data.decode=cpu"
+            ) from err
+        x = torch.stack([self.prepare(img, s) for img, s in zip(images, seeds, strict=True)])
+        return x, torch.tensor(labels, dtype=torch.int64, device=device)
+
+
+def is_jpeg(path: str) -> bool:
+    return path.lower().endswith((".jpg", ".jpeg"))
+
+
+def as_list(items: list) -> list:
+    """The ``collate_fn`` of encoded items: the device decodes them, not the workers."""
+    return items
 
 
 def stack(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from adda.data.domain import Domain, StreamedDomain
-from adda.data.folder import stack
+from adda.data.folder import as_list, stack
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -87,7 +87,8 @@ class EpochBatches:
 
 class FileStream:
     """Batches of a streamed domain: ``workers`` processes decode and augment images (uint8), the
-    main process moves them to the device and applies the domain's transform chain there."""
+    main process moves them to the device and applies the domain's transform chain there (with
+    ``data.decode=device`` the workers read the files and the device decodes and augments)."""
 
     def __init__(
         self, domain: StreamedDomain, batch_size: int, generator: torch.Generator, seed: int, workers: int
@@ -103,7 +104,7 @@ class FileStream:
             self.domain.dataset,
             batch_sampler=sampler,
             num_workers=self.workers,
-            collate_fn=stack,
+            collate_fn=as_list if self.domain.dataset.encoded else stack,
             pin_memory=self.domain.device.type == "cuda",
             prefetch_factor=4 if self.workers else None,
         )
@@ -112,10 +113,13 @@ class FileStream:
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._it is None:
             self._it = self._loader()
-        x, y = next(self._it)
+        batch = next(self._it)
         self.batches += 1
         device = self.domain.device
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if self.domain.dataset.encoded:
+            x, y = self.domain.dataset.decode_batch(batch, device)
+        else:
+            x, y = (t.to(device, non_blocking=True) for t in batch)
         return self.domain.network_input(x, self.generator), y
 
     def state_dict(self) -> dict:

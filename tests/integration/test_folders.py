@@ -47,6 +47,8 @@ def test_the_target_test_set_read_from_its_folder_is_the_one_a_resident_run_rend
     order = torch.sort(digits.labels, stable=True).indices
     assert torch.equal(folders.labels, digits.labels[order])
     assert torch.equal(folders.images, digits.images[order])
+    assert folders.sha256() == digits.sha256()  # the fingerprint ignores the order
+    assert folders.sha256() != build_domains(compose_cfg(*SYNTHETIC), cpu).evals["target_test"].sha256()
 
 
 @pytest.mark.parametrize("resident", ["true", "false"])

@@ -229,3 +229,33 @@ def test_benchmark_layouts_are_found_under_data_root(tmp_path):
     assert splits.classes == tuple(CLASSES) and not splits.transductive
     assert len(splits.test) == 3 and len(splits.train) + len(splits.val) == 5
     assert decode(splits.test.paths[0]).shape == (3, 8, 8)
+
+
+def test_jpegs_decoded_on_the_device_give_the_batches_the_workers_give(tmp_path):
+    """data.decode=device: workers only read the files and the training device decodes them
+    (nvJPEG on a GPU); on the CPU the two paths decode with the same library, bit for bit."""
+    root = write_image_folder(tmp_path / "jpegs", CLASSES, per_class=6, size=20, suffix=".jpg")
+    files = build_dataset({"name": "folder", "root": str(root)}, "data").load().train
+    aug = Augment([{"name": "RandomResizedCrop", "size": 12}, {"name": "RandomHorizontalFlip"}])
+    cpu = torch.device("cpu")
+    batches = []
+    for encoded, workers in ((False, 0), (True, 0), (True, 2)):
+        dataset = ImageFiles(files, 16, augment=aug, crop=12, encoded=encoded)
+        stream = FileStream(
+            StreamedDomain(dataset, Compose([]), cpu), 4, torch.Generator().manual_seed(0), 3, workers
+        )
+        batches.append(draw(stream, 5))
+        stream.close()
+    for (x, y), (x1, y1), (x2, y2) in zip(*batches, strict=True):
+        assert x.shape == (4, 3, 12, 12)
+        assert torch.equal(x, x1) and torch.equal(x, x2) and torch.equal(y, y1) and torch.equal(y, y2)
+
+
+def test_device_decoding_takes_jpegs_only(folder):
+    from adda.data.domain import decodes_on_device
+
+    pngs = build_dataset({"name": "folder", "root": str(folder)}, "data").load().train
+    cpu = torch.device("cpu")
+    assert not decodes_on_device("auto", pngs, cpu) and not decodes_on_device("cpu", pngs, cpu)
+    with pytest.raises(ConfigError, match=r"^data.decode=device decodes JPEGs only and .*\.png is not one"):
+        decodes_on_device("device", pngs, cpu)
