@@ -136,7 +136,7 @@ def stack(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor,
 
 def class_folders(root: Path, what: str) -> list[str]:
     if not root.is_dir():
-        raise DataError(f"{what}: no folder {root}; it must hold {LAYOUT}")
+        raise DataError(f"no folder {root}; it must hold {LAYOUT}")
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     if not classes:
         raise DataError(f"{what}: {root} has no class folders; it must hold {LAYOUT}")

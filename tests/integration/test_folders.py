@@ -12,6 +12,7 @@ from adda.data.export import export_domains, folder_overrides
 from adda.fit import Interrupted
 from adda.train import run
 from tests.conftest import REPO, SYNTHETIC, compose_cfg, write_image_folder
+from tests.integration.test_cli import adda_train, error_lines
 from tests.integration.test_reliability import EXACT, interrupt_at
 
 NOISY = ("target=noisy", "target.transforms.0.std=0.2")
@@ -113,52 +114,26 @@ def test_a_target_folder_without_test_split_is_transductive_and_composes_with_tr
     assert torch.equal(target.images, 255 - source.images)
 
 
-def cli(*overrides, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "adda.train", *overrides],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def error_lines(result):
-    return [
-        line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line or "error:" in line
-    ]
+def one_line_error(tmp_path, *overrides):
+    """The one error line of a run refused before any work (exit 2, no traceback, no run folder)."""
+    run_dir = tmp_path / "run"
+    result = adda_train(*SYNTHETIC, *overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "Traceback" not in result.stderr and not run_dir.exists()
+    return lines[0]
 
 
 def test_a_missing_folder_is_one_line_and_leaves_no_run_folder(tmp_path):
-    run_dir = tmp_path / "run"
-    result = cli(
-        *SYNTHETIC,
-        "source=folder",
-        f"source.root={tmp_path / 'nowhere'}",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2
-    lines = error_lines(result)
-    assert len(lines) == 1 and f"no folder {tmp_path / 'nowhere'}; it must hold <class>/<image>" in lines[0]
-    assert "Traceback" not in result.stderr and not run_dir.exists()
+    line = one_line_error(tmp_path, "source=folder", f"source.root={tmp_path / 'nowhere'}")
+    assert f"no folder {tmp_path / 'nowhere'}; it must hold <class>/<image>" in line
 
 
 def test_mismatched_classes_are_one_line_naming_the_first_difference(tmp_path):
     a = write_image_folder(tmp_path / "a", ["cat", "dog"], per_class=2, size=8)
     b = write_image_folder(tmp_path / "b", ["cat", "dot"], per_class=2, size=8)
-    result = cli(
-        *SYNTHETIC,
-        "source=folder",
-        f"source.root={a}",
-        "target=folder",
-        f"target.root={b}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2
-    lines = error_lines(result)
-    assert len(lines) == 1 and "class 1 is 'dog' in the source but 'dot' in the target" in lines[0]
+    line = one_line_error(tmp_path, "source=folder", f"source.root={a}", "target=folder", f"target.root={b}")
+    assert "class 1 is 'dog' in the source but 'dot' in the target" in line
 
 
 @pytest.fixture(scope="module")
