@@ -88,6 +88,8 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "trainer.validators": validator_names,
     "trainer.select": selecting_validator,
     "trainer.validation_samples": positive_int,
+    "trainer.embed_samples": positive_int,
+    "trainer.embed_every": non_negative_int,
     "target.test_seed": integer,
     "preview.images": positive_int,
     "preview.cols": positive_int,

@@ -87,6 +87,8 @@ class Loop:
     progress: bool | str = "auto"  # a live bar (auto: when stderr is a terminal), else a line per 10%
     precision: str = "fp32"
     last_values: dict[str, float] | None = None  # the last logged training metrics
+    probe: Callable[[int], None] | None = None  # called once, after step ``probe_at`` (untimed)
+    probe_at: int = -1
 
     def run(self, start: int = 0, seconds: float = 0.0) -> float:
         """Train to ``steps``; returns the total training seconds (evaluation excluded)."""
@@ -117,8 +119,11 @@ class Loop:
                     self._progress_line(done)
                 due_eval = self.eval_every and done % self.eval_every == 0 and done != self.steps
                 due_save = self.checkpoint_every and done % self.checkpoint_every == 0 and done != self.steps
-                if due_eval or due_save or received:
+                due_probe = self.probe is not None and done == self.probe_at
+                if due_eval or due_save or due_probe or received:
                     seconds += time.perf_counter() - tick
+                    if due_probe:
+                        self.probe(done)
                     if due_eval:
                         self.logger.scalars(self.evaluate(done), done)
                     if due_save or received:

@@ -2,7 +2,8 @@
 
 Reads each run's ``metrics.json`` and ``.hydra/overrides.yaml``; runs that differ only in
 ``seed`` form one row.  Failed and unfinished runs are listed, never dropped.  Writes
-``DIR/report.md`` (and prints it) and ``DIR/report.png``: target accuracy per row with error bars.
+``DIR/report.md`` (and prints it), ``DIR/report.png``: target accuracy per row with error bars, and
+``DIR/report_tsne.png``: a t-SNE of each method's best run's test features.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
     groups, common = group_runs(runs)
     validator = selecting_validator([r["metrics"] for r in runs])
     selected = f"target_acc @ {validator}" if validator else None
+    with_a_distance = any(r["metrics"].get("a_distance") for r in runs)
     rows = []
     for label, metrics in groups:
         done = finished(metrics)
@@ -157,8 +159,11 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
                 mean_std(scores, "{:.3f}") if scores else "-",
                 mean_std(picked, "{:.4f}") if picked else "-",
             ]
+        if with_a_distance:
+            cells.append(a_distance_cell(done))
         rows.append([label, f"{len(done)}/{len(metrics)}", *cells])
-    head = ["runs", "done/all", *COLUMNS, *([validator, selected] if validator else [])]
+    extra = ["A-distance before → after"] if with_a_distance else []
+    head = ["runs", "done/all", *COLUMNS, *([validator, selected] if validator else []), *extra]
     lines = []
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -193,9 +198,139 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         f"Device: {', '.join(devices) or '-'}. Mean ± std over seeds; seconds = training time. "
         f"Accuracies are of the final model{chosen}: {selection}",
     ]
+    if with_a_distance:
+        lines += [
+            "",
+            "A-distance: the proxy A-distance 2 (1 - 2 err) of a linear classifier telling source from "
+            "target test features (0: indistinguishable, 2: separate), before adaptation (step 0, or "
+            "where the method's adaptation stage begins) and at the end.",
+        ]
     lines += test_set_warning(runs)
+    lines += render_per_class(groups)
     lines += render_correlations(validator_correlations(runs))
     return "\n".join(lines) + "\n"
+
+
+def a_distance_cell(done: list[dict[str, Any]]) -> str:
+    values = [m["a_distance"] for m in done if m.get("a_distance")]
+    before = [v["before"] for v in values if v.get("before") is not None]
+    after = [v["after"] for v in values if v.get("after") is not None]
+    if not after:
+        return "-"
+    return f"{mean_std(before, '{:.2f}') if before else '-'} → {mean_std(after, '{:.2f}')}"
+
+
+WIDE = 12  # more classes than this: the worst five per row instead of a column each
+
+
+def render_per_class(groups: list[Group]) -> list[str]:
+    """Target test accuracy per class, mean over each row's seeds (a column per class, or the
+    five worst classes when there are many)."""
+    names = {tuple(m["classes"]) for _, ms in groups for m in finished(ms) if m.get("per_class_acc")}
+    if len(names) != 1:
+        return []
+    classes = names.pop()
+    table = []
+    for label, metrics in groups:
+        accs = [m["per_class_acc"]["target_test"] for m in finished(metrics) if m.get("per_class_acc")]
+        if accs:
+            means = [
+                statistics.mean(a[k] for a in accs if a[k] is not None)
+                if any(a[k] is not None for a in accs)
+                else None
+                for k in range(len(classes))
+            ]
+            table.append((label, means))
+    if not table:
+        return []
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["", "Target test accuracy per class (mean over seeds):", ""]
+    if len(classes) <= WIDE:
+        lines += ["| runs | " + " | ".join(classes) + " |", "|" + "---|" * (len(classes) + 1)]
+        lines += [f"| {label} | " + " | ".join(fmt(v) for v in means) + " |" for label, means in table]
+    else:
+        lines += ["| runs | the five worst classes |", "|---|---|"]
+        for label, means in table:
+            worst = sorted((v, c) for v, c in zip(means, classes, strict=True) if v is not None)[:5]
+            lines.append(f"| {label} | " + ", ".join(f"{c} {v:.3f}" for v, c in worst) + " |")
+    return lines
+
+
+def projector_points(run_dir: Path) -> tuple[Any, list[list[str]]] | None:
+    """The features and metadata rows of a run's last projector embedding (``tb/<step>/features``)."""
+    import numpy as np
+
+    found = sorted((run_dir / "tb").glob("*/features/tensors.tsv"))
+    if not found:
+        return None
+    folder = found[-1].parent
+    rows = [line.split("\t") for line in (folder / "metadata.tsv").read_text().splitlines()[1:]]
+    return np.loadtxt(folder / "tensors.tsv", delimiter="\t", ndmin=2), rows
+
+
+def best_per_method(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per method, the finished run its own objective (label-free unless it says target_acc)
+    scores highest."""
+    best: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        m = run["metrics"]
+        if m.get("status") != "done" or m.get(m.get("objective", "")) is None:
+            continue
+        name = m.get("method", "?")
+        if name not in best or m[m["objective"]] > best[name]["metrics"][m["objective"]]:
+            best[name] = run
+    return dict(sorted(best.items()))
+
+
+def plot_tsne(runs: list[dict[str, Any]], path: Path) -> bool:
+    """``report_tsne.png``: a 2-D t-SNE of each method's best run's embedded test features, source
+    and target coloured, each class's name at the middle of its points; False when no run has
+    an embedding."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib import patheffects
+    from sklearn.manifold import TSNE
+
+    outline = patheffects.withStroke(linewidth=2.5, foreground="white")  # a name stays legible on its points
+
+    panels = [(name, run, projector_points(run["dir"])) for name, run in best_per_method(runs).items()]
+    panels = [p for p in panels if p[2] is not None]
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    for ax, (name, run, (features, rows)) in zip(axes[0], panels, strict=True):
+        xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=min(30, len(features) - 1) or 1)
+        xy = xy.fit_transform(features)
+        domains = np.array([r[0] for r in rows])
+        labels = np.array([r[1] for r in rows])
+        for domain, colour in (("source", "tab:blue"), ("target", "tab:orange")):
+            here = domains == domain
+            ax.scatter(*xy[here].T, s=4, alpha=0.5, color=colour, label=domain)
+            for cls in sorted(set(labels[here])):
+                centre = np.median(xy[here & (labels == cls)], axis=0)
+                ax.text(
+                    *centre,
+                    cls,
+                    color=colour,
+                    fontsize=9,
+                    weight="bold",
+                    ha="center",
+                    va="center",
+                    path_effects=[outline],
+                )
+        m = run["metrics"]
+        ax.set_title(f"{name}: target {m['target_acc']:.3f} ({run['dir'].name[:40]})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(loc="lower left", fontsize=8, markerscale=3)
+    fig.suptitle("t-SNE of test features, the best run per method by its objective", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def test_set_warning(runs: list[dict[str, Any]]) -> list[str]:
@@ -284,10 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     text = render(runs, command)
     (args.dir / "report.md").write_text(text)
     plot(runs, args.dir / "report.png", command or str(args.dir))
+    tsne = [args.dir / "report_tsne.png"] if plot_tsne(runs, args.dir / "report_tsne.png") else []
     if args.out:
         write_section(args.out, text, args.section)
     print(text, end="")
-    written = [args.dir / "report.md", args.dir / "report.png", *([args.out] if args.out else [])]
+    written = [args.dir / "report.md", args.dir / "report.png", *tsne, *([args.out] if args.out else [])]
     print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)  # stdout: the report alone
     return 0
 

@@ -32,6 +32,30 @@ class TensorBoardLogger:
         """A grid of images in [-1, 1]."""
         self.writer.add_image(tag, image_grid(batch, nrow), step)
 
+    def figure(self, tag: str, figure: Any, step: int) -> None:
+        """A matplotlib figure as an image (closed afterwards)."""
+        self.writer.add_figure(tag, figure, step, close=True)
+
+    def embedding(
+        self,
+        features: torch.Tensor,
+        metadata: list[list[str]],
+        header: list[str],
+        thumbnails: torch.Tensor,
+        step: int,
+        tag: str = "features",
+    ) -> None:
+        """Points for the Projector tab: one row of ``metadata`` (columns ``header``) and one
+        thumbnail (float (N, 3, h, w) in [0, 1], the sprite) per feature vector."""
+        self.writer.add_embedding(
+            features,
+            metadata=metadata,
+            metadata_header=header,
+            label_img=thumbnails,
+            global_step=step,
+            tag=tag,
+        )
+
     def hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Rows for the HParams dashboard, written into this run's own folder."""
         clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}

@@ -26,11 +26,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from adda import checkpoint
+from adda.analysis import TEST_SETS, Analysis
 from adda.config import CONF_DIR, check_config
 from adda.data import BatchStream, DomainData, FileStream, StreamedDomain, build_domains, load_splits
 from adda.data.domain import data_workers
 from adda.errors import AddaError, ConfigError
-from adda.evaluate import evaluate
+from adda.evaluate import Predictions, evaluate
 from adda.fit import Interrupted, Loop
 from adda.methods import Method
 from adda.record import RunRecord
@@ -173,12 +174,16 @@ class Assessor:
     """Scores the model on the fixed sets at a step: accuracies and label-free validator scores
     (as TensorBoard tags), offering it to ``selection``; ``last`` keeps the latest of each."""
 
-    def __init__(self, method: Method, data: DomainData, trainer: DictConfig, selection: Selection) -> None:
+    def __init__(
+        self, method: Method, data: DomainData, trainer: DictConfig, selection: Selection, analysis: Analysis
+    ) -> None:
         self.method, self.evals, self.trainer, self.selection = method, data.evals, trainer, selection
+        self.analysis = analysis
         self.validators = list(
             dict.fromkeys([*trainer.validators, *([trainer.select] if trainer.select else [])])
         )
         self.last: dict[str, dict[str, float]] = {}
+        self.preds: dict[str, Predictions] = {}
 
     def __call__(self, step: int) -> dict[str, float]:
         scores, preds = evaluate(
@@ -186,12 +191,23 @@ class Assessor:
         )
         valid = score_all(self.validators, Outputs.from_predictions(preds))
         self.selection.offer(step, valid, scores, self.method)
+        self.analysis.at_evaluation(preds, self.evals, step)
         self.last.update(scores=scores, validators=valid)
+        self.preds = preds
         return {f"acc/{k}": v for k, v in scores.items()} | {f"validator/{k}": v for k, v in valid.items()}
 
+    def before_adaptation(self, step: int) -> None:
+        """The test sets' features where adaptation begins, for the A-distance before it."""
+        tests = {name: self.evals[name] for name in TEST_SETS}
+        with self.analysis.clock():
+            _, preds = evaluate(self.method, tests, self.trainer.eval_batch_size, self.trainer.precision)
+        self.analysis.before_adaptation(preds, step)
 
-def results(cfg: DictConfig, method: Method, assessor: Assessor, data: DomainData, seconds: float) -> dict:
-    """What ``metrics.json`` keeps of a finished run."""
+
+def results(
+    cfg: DictConfig, method: Method, assessor: Assessor, data: DomainData, seconds: float, analysis: dict
+) -> dict:
+    """What ``metrics.json`` keeps of a finished run (``analysis``: :meth:`Analysis.final`'s)."""
     scores, steps = assessor.last["scores"], cfg.trainer.steps
     return {
         "uses_target_labels": method.uses_target_labels,
@@ -210,6 +226,7 @@ def results(cfg: DictConfig, method: Method, assessor: Assessor, data: DomainDat
         "device": str(next(method.parameters()).device),
         "seed": cfg.seed,
         "objective": cfg.objective,
+        **analysis,
     }
 
 
@@ -241,7 +258,11 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         record.running(start)
         if not start:
             log_samples(board, data, trainer.preview_images, cfg.seed)
-        assess = Assessor(method, data, trainer, Selection(out_dir, trainer.select, resume=state is not None))
+        resumed, adapt = state is not None, method.adaptation_start
+        analysis = Analysis(out_dir, board, data.classes, trainer.embed_samples, trainer.embed_every, resumed)
+        assess = Assessor(method, data, trainer, Selection(out_dir, trainer.select, resume=resumed), analysis)
+        if start == adapt == 0:
+            assess.before_adaptation(0)
         loop = Loop(
             method,
             streams["source"],
@@ -255,11 +276,14 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
             save=lambda step, secs: str(checkpoint.save(out_dir, method, streams, step, secs, config)),
             progress=trainer.progress,
             precision=trainer.precision,
+            probe=assess.before_adaptation if start < adapt else None,
+            probe_at=adapt,
         )
         seconds = loop.run(start, seconds)
         board.scalars(assess(trainer.steps), trainer.steps)
         checkpoint.save(out_dir, method, streams, trainer.steps, seconds, config)
-        metrics = record.done(results(cfg, method, assess, data, seconds))
+        final = analysis.final(assess.preds, data.evals, trainer.steps)
+        metrics = record.done(results(cfg, method, assess, data, seconds, final))
         board.hparams(hparams(cfg, overrides), {k: metrics[k] for k in HPARAM_METRICS})
     say_how_it_went(metrics, method, cfg, out_dir)
     return metrics

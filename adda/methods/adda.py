@@ -52,6 +52,7 @@ class ADDA(Method):
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
         self.pretrain_steps = round(fraction("pretrain_fraction", pretrain_fraction) * steps)
+        self.adaptation_start = self.pretrain_steps
         self.min_domain_acc = fraction("min_domain_acc", min_domain_acc)
         self.target_encoder = copy.deepcopy(backbone.encoder)
         self.register_buffer("adapting", torch.tensor(False))

@@ -43,6 +43,7 @@ class Method(nn.Module):
     uses_target = True
     uses_discriminator = True
     uses_target_labels = False  # only an oracle may read them; results mark it
+    adaptation_start = 0  # the step adaptation begins at (ADDA: after pre-training); analysed there
 
     def __init__(
         self, backbone: Backbone, discriminator: Discriminator | None, optim: Mapping[str, Any], steps: int

@@ -72,6 +72,7 @@ class SelfTraining(Method):
         self.uses_target_labels = first.uses_target_labels  # an oracle base stays marked as one
         super().__init__(backbone, discriminator, optim, steps)
         self.base, self.threshold = first, fraction("threshold", threshold)
+        self.adaptation_start = first.adaptation_start
         self.weight, self.momentum = (
             non_negative("weight", weight),
             fraction("teacher_momentum", teacher_momentum),
