@@ -1,6 +1,10 @@
 """What a run records of what adaptation did: matrices, A-distance, the projector, the report."""
 
 import json
+import socket
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 import torch
@@ -72,3 +76,39 @@ def test_report_shows_a_distance_per_class_accuracy_and_a_tsne_of_each_methods_b
     png = Image.open(tmp_path / "report_tsne.png")
     assert png.size[0] > 2 * png.size[1] * 0.8  # two panels side by side
     assert "report_tsne.png" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_tensorboard_serves_the_embedding_and_the_heat_maps(synthetic_cfg, tmp_path):
+    """TensorBoard itself, started on the run: its Projector and Images plugins find what the run
+    wrote.  ``--reload_task=blocking`` reads the folder before it starts serving, so the line it
+    prints then is the signal to ask."""
+    run(synthetic_cfg(*SHORT), tmp_path / "run")
+    port = free_port()
+    logdir = str(tmp_path / "run" / "tb")
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port), "--host",
+               "127.0.0.1", "--load_fast=false", "--reload_task=blocking", "--reload_interval=0"]  # fmt: skip
+    board = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in board.stderr:  # ends when TensorBoard exits: then the assert below fails
+            if f"127.0.0.1:{port}" in line:
+                break
+        assert board.poll() is None, "TensorBoard exited before serving"
+        base = f"http://127.0.0.1:{port}/data/plugin"
+        get = lambda path: urllib.request.urlopen(f"{base}/{path}", timeout=30).read()  # noqa: E731
+        assert json.loads(get("projector/runs")) == ["."]
+        config = json.loads(get("projector/info?run=."))
+        assert [e["tensorName"] for e in config["embeddings"]] == ["features:00030"]
+        metadata = get("projector/metadata?run=.&name=features:00030").decode().splitlines()
+        assert metadata[0] == "domain\tlabel\tpredicted\tcorrect" and len(metadata) == 101
+        assert get("projector/sprite_image?run=.&name=features:00030")[:4] == b"\x89PNG"
+        tags = json.loads(get("images/tags"))["."]
+        assert {"confusion/source_test", "confusion/target_test", "samples/source"} <= set(tags)
+    finally:
+        board.terminate()
+        board.wait(timeout=30)
