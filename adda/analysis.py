@@ -60,7 +60,7 @@ def proxy_a_distance(source: torch.Tensor, target: torch.Tensor, limit: int = 20
     scaler = StandardScaler().fit(x[fit])
     clf = LogisticRegression(max_iter=1000).fit(scaler.transform(x[fit]), y[fit])
     err = 1.0 - clf.score(scaler.transform(x[score]), y[score])
-    return 2.0 * (1.0 - 2.0 * err)
+    return round(2.0 * (1.0 - 2.0 * err), 6)  # err is a count over n: no digit past the sixth means anything
 
 
 def heat_map(matrix: torch.Tensor, classes: tuple[str, ...], title: str):

@@ -15,6 +15,7 @@ import statistics
 import sys
 import textwrap
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,10 @@ def selecting_validator(metrics: list[dict[str, Any]]) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
-def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, float, int]]:
-    """Per validator: Spearman's rho and Kendall's tau between its score of each run's final model
-    and that model's target accuracy, over the finished runs that used no target label, with
+def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, float, float, int]]:
+    """Per validator: Spearman's rho, its accuracy-weighted form, and Kendall's tau between its
+    score of each run's final model and that model's target accuracy, over the finished runs that
+    used no target label, with
     Kendall's p-value (exact for a few runs without ties): a sweep of a dozen runs can rank the
     validators differently from the next by chance, and p says how likely that is."""
     from scipy.stats import kendalltau, spearmanr
@@ -122,24 +124,44 @@ def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float,
         if len(pairs) >= 3:
             scores, accs = zip(*pairs, strict=True)
             tau, p = kendalltau(scores, accs)
-            rows.append((name, spearmanr(scores, accs)[0], tau, p, len(pairs)))
+            rows.append(
+                (name, spearmanr(scores, accs)[0], weighted_spearman(scores, accs), tau, p, len(pairs))
+            )
     return sorted(rows, key=lambda r: -r[1] if math.isfinite(r[1]) else math.inf)
 
 
-def render_correlations(rows: list[tuple[str, float, float, float, int]]) -> list[str]:
+def weighted_spearman(scores: Sequence[float], accs: Sequence[float], power: float = 2.0) -> float:
+    """Spearman's rho with each run weighted by (its accuracy rank / n) ** ``power``, after Musgrave
+    et al. 2022: a validator is judged most by how it orders the best runs, the ones a researcher
+    would keep."""
+    from scipy.stats import rankdata
+
+    rs, ra = rankdata(scores), rankdata(accs)
+    w = (ra / len(ra)) ** power
+    mean = lambda v: float((w * v).sum() / w.sum())  # noqa: E731
+    ds, da = rs - mean(rs), ra - mean(ra)
+    spread = math.sqrt(mean(ds * ds) * mean(da * da))
+    return mean(ds * da) / spread if spread > 0 else float("nan")
+
+
+def render_correlations(rows: list[tuple[str, float, float, float, float, int]]) -> list[str]:
     if not rows:
         return []
     return [
         "",
         f"Which validator to trust: rank correlation between each label-free validator's score and "
-        f"target test accuracy, across {rows[0][4]} runs' final models. **An after-the-fact analysis "
-        f"that reads target test labels**; no run used it to choose anything. p: the chance that a "
-        f"score unrelated to accuracy ranks the runs at least this well or this badly (Kendall's "
-        f"test); a large p means this sweep cannot tell.",
+        f"target test accuracy, across {rows[0][5]} runs' final models. **An after-the-fact analysis "
+        f"that reads target test labels**; no run used it to choose anything. Weighted rho counts each "
+        f"run by the square of its accuracy rank (Musgrave et al. 2022), so it asks how well the "
+        f"validator orders the best runs. p: the chance that a score unrelated to accuracy ranks the "
+        f"runs at least this well or this badly (Kendall's test); a large p means this sweep cannot tell.",
         "",
-        "| validator | Spearman rho | Kendall tau | p | runs |",
-        "|---|---|---|---|---|",
-        *[f"| {name} | {rho:+.3f} | {tau:+.3f} | {p:.3f} | {n} |" for name, rho, tau, p, n in rows],
+        "| validator | Spearman rho | weighted rho | Kendall tau | p | runs |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {name} | {rho:+.3f} | {wrho:+.3f} | {tau:+.3f} | {p:.3f} | {n} |"
+            for name, rho, wrho, tau, p, n in rows
+        ],
     ]
 
 

@@ -99,7 +99,7 @@ def test_dev_weights_the_source_images_that_resemble_the_target():
 def test_score_all_builds_each_validator_by_name_and_unknown_names_list_the_known_ones():
     out = outputs(one_hot_logits(torch.arange(30) % K))
     assert set(score_all(["im", "entropy"], out)) == {"im", "entropy"}
-    with pytest.raises(Exception, match="known: dev, entropy, im, snd, source_val_acc"):
+    with pytest.raises(Exception, match="known: bnm, classami, dev, entropy, im, snd, source_val_acc"):
         score_all(["bogus"], out)
 
 
@@ -131,3 +131,30 @@ def test_no_selection_writes_nothing(tmp_path):
     sel = Selection(tmp_path, None)
     offer(sel, 1, 0.5, 0.2)
     assert sel.best is None and not any(tmp_path.iterdir())
+
+
+def test_bnm_prefers_confident_predictions_spread_over_the_classes():
+    spread = outputs(one_hot_logits(torch.arange(100) % K))
+    collapsed = outputs(one_hot_logits(torch.zeros(100, dtype=torch.long)))
+    unsure = outputs(torch.zeros(100, K))
+    # ten orthogonal columns of ten ones: ten singular values sqrt(10); one column of 100 ones: 10;
+    # every entry 0.1: rank one, singular value 0.1 * sqrt(1000)
+    assert score("bnm", spread) == pytest.approx(10 * math.sqrt(10) / 100, rel=1e-4)
+    assert score("bnm", collapsed) == pytest.approx(10 / 100, rel=1e-4)
+    assert score("bnm", unsure) == pytest.approx(0.1 * math.sqrt(1000) / 100, rel=1e-4)
+
+
+def test_classami_is_high_when_predictions_follow_the_feature_clusters():
+    gen = torch.Generator().manual_seed(1)
+    classes = torch.arange(200) % 4
+    centres = torch.randn(4, 8, generator=gen) * 10
+    features = centres[classes] + torch.randn(200, 8, generator=gen)
+    logits = torch.zeros(200, K)
+    following = logits.clone()
+    following[torch.arange(200), classes] = 10.0
+    shuffled = logits.clone()
+    shuffled[torch.arange(200), classes[torch.randperm(200, generator=gen)]] = 10.0
+    agree = score("classami", outputs(following, target_features=features))
+    disagree = score("classami", outputs(shuffled, target_features=features))
+    assert agree > 0.95 and disagree < 0.2
+    assert score("classami", outputs(logits, target_features=features)) == 0.0  # one class predicted
