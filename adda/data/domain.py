@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -332,9 +332,14 @@ def build_domains(
         fixed(target_splits.val, target_tf, seed + 1, "target", "unlabelled", cfg.trainer.validation_samples),
     ]
 
+    loaded: dict[int, Domain] = {}  # a target drawn from the source's dataset shares its images
+
     def training(split: Any, tf: Compose, name: str) -> Domain | StreamedDomain:
         if resident[name]:
+            if id(split) in loaded:
+                return replace(loaded[id(split)], transform=tf)
             domain = make_domain(split, tf, size, device, None, load_size, augment, workers, f"{name} train")
+            loaded[id(split)] = domain
             if isinstance(split, Files):
                 gb = domain.images.numel() / 1e9
                 log.info("%s: %d training images resident on %s (%.2f GB)", name, len(domain), device, gb)

@@ -85,3 +85,9 @@ def test_wrong_header_and_checksum_are_named(tmp_path):
     (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\0" * MNIST_FILES["t10k-labels-idx1-ubyte"][0])
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte has IDX header"):
         MNIST(tmp_path).load()
+
+
+def test_a_target_drawn_from_the_source_dataset_shares_its_images_on_the_device(synthetic_cfg):
+    data = build_domains(synthetic_cfg("target=noisy"), torch.device("cpu"))
+    assert data.target.images is data.source.images  # one copy in device memory, not two
+    assert len(data.target.transform.transforms) == 1 and not data.source.transform.transforms
