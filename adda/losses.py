@@ -38,6 +38,12 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
 
 
+def batch_nuclear_norm(probs: torch.Tensor) -> torch.Tensor:
+    """``||P||_* / N`` of a batch of class probabilities (N, K) (Cui et al. 2020): large when the
+    predictions are confident and spread over many classes."""
+    return torch.linalg.matrix_norm(probs.float(), ord="nuc") / len(probs)
+
+
 def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
     """``1 + exp(-H(p))`` per row, normalised to mean 1 over the batch: confident predictions
     count more (CDAN+E, Long et al. 2018; MCC, Jin et al. 2020).  A weight, not a gradient path."""

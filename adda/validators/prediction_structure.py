@@ -6,23 +6,22 @@ whether they follow the clusters of the target features.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score
 
+from adda.losses import batch_nuclear_norm
 from adda.registry import VALIDATORS
 from adda.validators import Outputs, Validator
 
 
 @VALIDATORS.register("bnm")
 class BatchNuclearNorm(Validator):
-    """``||P||_* / N`` of the target prediction matrix ``P`` (N x K softmax rows; Cui et al. 2020):
-    large when predictions are both confident and spread over many classes, since the nuclear
-    norm bounds the rank of ``P`` from below and its Frobenius norm from above."""
+    """``||P||_* / N`` of the target prediction matrix ``P`` (N x K softmax rows; Cui et al. 2020,
+    the term in :mod:`adda.losses` a BNM method maximises): large when predictions are confident
+    and spread over many classes."""
 
     def __call__(self, out: Outputs) -> float:
-        p = out.target_logits.float().softmax(1)
-        return (torch.linalg.matrix_norm(p, ord="nuc") / len(p)).item()
+        return batch_nuclear_norm(out.target_logits.float().softmax(1)).item()
 
 
 @VALIDATORS.register("classami")
