@@ -20,6 +20,7 @@ from adda.checks import (
     flag,
     integer,
     is_int,
+    is_number,
     non_negative_int,
     one_of,
     positive_int,
@@ -81,6 +82,15 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
         k, v, lambda x: x == "auto" or (is_int(x) and x > 0), "auto or an integer > 0"
     ),
     "trainer.preview_images": positive_int,
+    "trainer.resume": lambda k, v: check(
+        k,
+        v,
+        lambda x: x in ("auto", False, None) or (isinstance(x, str) and x != ""),
+        "auto, false or a run folder",
+    ),
+    "trainer.time_limit": lambda k, v: check(
+        k, v, lambda x: x in ("auto", None) or (is_number(x) and x > 0), "auto, null or minutes > 0"
+    ),
     "trainer.progress": lambda k, v: check(k, v, lambda x: x in (True, False, "auto"), "auto, true or false"),
     "trainer.channels_last": flag,
     "trainer.compile": flag,

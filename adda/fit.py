@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 
 
 class Interrupted(AddaError):
-    """SIGINT/SIGTERM arrived after ``step``; a checkpoint of that step was written."""
+    """A stop signal arrived, or the time limit passed (``signum`` ``None``), after ``step``; a
+    checkpoint of that step was written."""
 
-    def __init__(self, message: str, signum: int, step: int, last_values: dict[str, float] | None) -> None:
+    def __init__(
+        self, message: str, signum: int | None, step: int, last_values: dict[str, float] | None
+    ) -> None:
         super().__init__(message)
         self.signum, self.step, self.last_values = signum, step, last_values
 
@@ -56,11 +59,16 @@ class MetricMeter:
         return out
 
 
+# Ctrl-C, the polite kill, and the warning SLURM sends before a time limit or a preemption.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+
+
 @contextmanager
 def stop_signals() -> Iterator[list[int]]:
-    """While inside, SIGINT/SIGTERM only record themselves; the loop stops at a step boundary."""
+    """While inside, the stop signals only record themselves; the loop stops at a step boundary
+    (and the handlers from before, such as a scheduler's, are back in place afterwards)."""
     received: list[int] = []
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     for s in previous:
         signal.signal(s, lambda signum, frame: received.append(signum))
     try:
@@ -89,6 +97,7 @@ class Loop:
     last_values: dict[str, float] | None = None  # the last logged training metrics
     probe: Callable[[int], None] | None = None  # called once, after step ``probe_at`` (untimed)
     probe_at: int = -1
+    deadline: float | None = None  # time.time() at which to stop, checkpointed (trainer.time_limit)
 
     def run(self, start: int = 0, seconds: float = 0.0) -> float:
         """Train to ``steps``; returns the total training seconds (evaluation excluded)."""
@@ -120,19 +129,23 @@ class Loop:
                 due_eval = self.eval_every and done % self.eval_every == 0 and done != self.steps
                 due_save = self.checkpoint_every and done % self.checkpoint_every == 0 and done != self.steps
                 due_probe = self.probe is not None and done == self.probe_at
-                if due_eval or due_save or due_probe or received:
+                out_of_time = self.deadline is not None and time.time() >= self.deadline
+                if due_eval or due_save or due_probe or received or out_of_time:
                     seconds += time.perf_counter() - tick
                     if due_probe:
                         self.probe(done)
                     if due_eval:
                         self.logger.scalars(self.evaluate(done), done)
-                    if due_save or received:
+                    if due_save or received or out_of_time:
                         self._check_weights(done, last_good)
                         last_good = self.save(done, seconds)
-                    if received:
+                    if received or out_of_time:
                         bar.close()
-                        message = f"stopped by signal {received[0]} after step {done}"
-                        raise Interrupted(message, received[0], done, self.last_values)
+                        signum = received[0] if received else None
+                        why = f"signal {signum}" if received else "its time limit (trainer.time_limit)"
+                        raise Interrupted(
+                            f"stopped by {why} after step {done}", signum, done, self.last_values
+                        )
                     tick = time.perf_counter()
         bar.close()
         return seconds + time.perf_counter() - tick

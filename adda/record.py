@@ -42,8 +42,10 @@ class RunRecord:
     def failed(self, error: str) -> None:
         self._write("failed", error=error)
 
-    def interrupted(self, step: int | None, last_values: dict[str, float] | None, resume: str) -> None:
-        self._write("interrupted", step=step, last_train_metrics=last_values, resume=resume)
+    def interrupted(
+        self, step: int | None, last_values: dict[str, float] | None, resume: str, reason: str = ""
+    ) -> None:
+        self._write("interrupted", step=step, last_train_metrics=last_values, resume=resume, reason=reason)
 
     @contextmanager
     def watch(self) -> Iterator[RunRecord]:
@@ -52,7 +54,9 @@ class RunRecord:
         try:
             yield self
         except Interrupted as err:
-            self.interrupted(err.step, err.last_values, f"adda-train trainer.resume={self.path.parent}")
+            self.interrupted(
+                err.step, err.last_values, f"adda-train trainer.resume={self.path.parent}", str(err)
+            )
             err.recorded = True
             raise
         except AddaError as err:

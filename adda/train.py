@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from adda import checkpoint
+from adda import checkpoint, run_folder, scheduler
 from adda.analysis import TEST_SETS, Analysis
 from adda.config import CONF_DIR, check_config
 from adda.data import BatchStream, DomainData, FileStream, StreamedDomain, build_domains, load_splits
@@ -149,17 +150,6 @@ def hparams(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
     }
 
 
-def resume_point(cfg: DictConfig, out_dir: Path) -> tuple[DictConfig, Path, dict[str, Any] | None]:
-    """With ``trainer.resume=<run dir>``: that run's own config, folder and checkpoint."""
-    if not cfg.trainer.get("resume"):
-        return cfg, out_dir, None
-    run_dir = Path(cfg.trainer.resume).expanduser()
-    state = checkpoint.load(run_dir)
-    run_dir = run_dir if run_dir.is_dir() else run_dir.parent
-    log.info("resuming %s at step %d (its saved config is used)", run_dir, state["step"])
-    return OmegaConf.create(state["config"]), run_dir, state
-
-
 def log_samples(board: TensorBoardLogger, data: DomainData, n: int, seed: int) -> None:
     """The first ``n`` training images of each domain (all of a smaller one) as the network sees them."""
     device = data.source.device
@@ -231,14 +221,32 @@ def results(
 
 
 def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Train and evaluate one configuration (or resume one), writing everything into its folder.
+    """Train and evaluate one configuration, or resume one, writing everything into its folder
+    (``trainer.resume``: :mod:`adda.run_folder`); a run that is already done is left as it is.
 
-    Every check and every part is built before ``metrics.json`` first says ``running``; from then
-    on the run's record tells how it ended.  ``overrides``: the command line's, for HParams.
+    ``overrides``: the command line's, for HParams and for checking a resume against them.
     """
     check_config(cfg)
-    cfg, out_dir, state = resume_point(cfg, out_dir)
-    trainer = cfg.trainer
+    run_dir = run_folder.folder(cfg, out_dir)
+    with run_folder.exclusive(run_dir):
+        start = run_folder.plan(cfg, run_dir, overrides)
+        if start.done is not None:
+            acc = start.done.get("target_acc")
+            acc = f"{acc:.4f}" if isinstance(acc, float) else "unknown"
+            log.info("%s is done (target_acc %s): nothing to do, its results stand", run_dir, acc)
+            return start.done
+        return train(start.cfg, run_dir, start.state, overrides)
+
+
+def train(
+    cfg: DictConfig, out_dir: Path, state: dict[str, Any] | None, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Fit from step 0, or from the checkpoint ``state``, then assess and write the results.
+
+    Every part is built before ``metrics.json`` first says ``running``; from then on the run's
+    record tells how it ended.
+    """
+    trainer, deadline = cfg.trainer, scheduler.deadline(cfg.trainer.time_limit)
     splits = load_splits(cfg)  # file lists for a folder set; the classes are known from here
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -278,6 +286,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
             precision=trainer.precision,
             probe=assess.before_adaptation if start < adapt else None,
             probe_at=adapt,
+            deadline=deadline,
         )
         seconds = loop.run(start, seconds)
         board.scalars(assess(trainer.steps), trainer.steps)
@@ -325,7 +334,8 @@ def say_how_it_went(metrics: dict[str, Any], method: Method, cfg: DictConfig, ou
 def discard_unstarted(out_dir: Path) -> None:
     """A run rejected before any work leaves no folder behind (Hydra made it before the checks):
     only its config and log are there, never results."""
-    if out_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()):
+    ours = (".hydra", run_folder.LOCK)
+    if out_dir.is_dir() and all(p.name in ours or p.suffix == ".log" for p in out_dir.iterdir()):
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
@@ -334,9 +344,15 @@ def end_of(err: BaseException, cfg: DictConfig, out_dir: Path, sweeping: bool) -
     the resume command after a signal; in a sweep no failure stops the other runs, whose sweeper
     gets NaN (Optuna marks the trial failed) and whose folder records the error."""
     if isinstance(err, Interrupted):
-        resume = cfg.trainer.get("resume") or out_dir
+        requeue = scheduler.requeue_handler()
+        if requeue is not None and err.signum in (signal.SIGUSR2, None):
+            log.warning("%s; checkpoint written: SLURM requeues the run, which then resumes", err)
+            requeue(signal.SIGUSR2, None)  # submitit's: requeues the job and exits
+        resume = run_folder.folder(cfg, out_dir)
         log.error("interrupted: %s; resume with: adda-train trainer.resume=%s", err, resume)
-        sys.exit(128 + err.signum)
+        if err.signum is None and sweeping:
+            return float("nan")  # out of time: the sweep goes on, and a re-run resumes this one
+        sys.exit(124 if err.signum is None else 128 + err.signum)
     if isinstance(err, AddaError):
         log.error("error: %s", err)
     elif sweeping:
