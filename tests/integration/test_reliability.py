@@ -233,3 +233,89 @@ def test_corrupt_checkpoint_on_the_command_line_is_one_line_without_traceback(tm
 
 def test_errors_are_adda_errors():
     assert issubclass(checkpoint.CheckpointError, AddaError) and issubclass(NonFiniteLoss, AddaError)
+
+
+def files_of(run_dir):
+    """Every file of a run folder with its bytes, Hydra's own records aside."""
+    return {
+        p.relative_to(run_dir): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and ".hydra" not in p.parts and p.suffix != ".log"
+    }
+
+
+@pytest.fixture
+def done_run(tmp_path):
+    run_dir = tmp_path / "done"
+    proc = cli("trainer.steps=20", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return run_dir
+
+
+def test_resuming_with_overrides_that_change_the_saved_config_is_refused_naming_them(done_run, tmp_path):
+    before = files_of(done_run)
+    proc = cli(f"trainer.resume={done_run}", "method=adda", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    errors = [line for line in (out + err).splitlines() if "ERROR" in line]
+    assert proc.returncode == 2 and len(errors) == 1, out + err
+    assert "the overrides would change its saved config (method.name: 'grl' -> 'adda'" in errors[0]
+    assert files_of(done_run) == before and not (tmp_path / "r").exists()
+
+
+def test_resuming_a_done_run_says_so_and_changes_nothing(done_run, tmp_path):
+    before = files_of(done_run)
+    proc = cli(f"trainer.resume={done_run}", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"{done_run} is done (target_acc " in out + err and "nothing to do" in out + err
+    assert files_of(done_run) == before
+
+
+def test_a_folder_holding_another_config_is_refused_unless_asked_to_start_afresh(done_run, tmp_path):
+    before = files_of(done_run)
+    proc = cli("trainer.steps=20", "method=source_only", f"hydra.run.dir={done_run}", cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and f"{done_run} holds a run of another config (method.name: " in out + err
+    assert files_of(done_run) == before
+    proc = cli("trainer.steps=20", "method=source_only", "trainer.resume=false", f"hydra.run.dir={done_run}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert json.loads((done_run / "metrics.json").read_text())["method"] == "source_only"
+    earlier = {p.name for p in before if p.parts[0] == "tb"}
+    assert earlier and not earlier & {p.name for p in (done_run / "tb").rglob("events.*")}  # curves gone
+
+
+def test_a_second_writer_of_a_live_runs_folder_fails_at_once_naming_it(tmp_path):
+    run_dir = tmp_path / "run"
+    first = cli(
+        "trainer.steps=100000", "trainer.checkpoint_every=20", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
+    wait_for(run_dir / "checkpoint.pt", first)
+    second = cli("trainer.steps=100000", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    out, err = second.communicate(timeout=300)
+    errors = [line for line in (out + err).splitlines() if "ERROR" in line]
+    assert second.returncode == 2 and len(errors) == 1, out + err
+    assert f"{run_dir} is being written by pid {first.pid} on host" in errors[0]
+    assert first.poll() is None  # the first writer goes on, its record untouched
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=120)
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "interrupted"
+
+
+def test_a_time_limit_stops_the_run_checkpointed_and_the_same_command_resumes_it(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ("trainer.steps=300", "trainer.checkpoint_every=0", f"hydra.run.dir={run_dir}")
+    proc = cli(*args, "trainer.time_limit=0.001", cwd=tmp_path)  # 0.06 s: out of time after step 1
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 124, err
+    state = json.loads((run_dir / "metrics.json").read_text())
+    assert state["status"] == "interrupted" and "time limit" in state["reason"]
+    cut = checkpoint.load(run_dir)["step"]
+    assert cut == state["step"] and 0 < cut < 300
+    proc = cli(*args, cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"resuming {run_dir} at step {cut} (it was interrupted)" in out + err
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "done"
