@@ -122,21 +122,22 @@ def afresh(cfg: DictConfig, run_dir: Path) -> Start:
 def auto(cfg: DictConfig, run_dir: Path) -> Start:
     record = RunRecord(run_dir, None).read() or {}
     status = record.get("status")
-    if not (run_dir / checkpoint.FILE).is_file():
-        if status == "done":  # its checkpoint was deleted: its results stand all the same
-            return Start(cfg, run_dir, done=record)
-        return afresh(cfg, run_dir)
-    state = checkpoint.load(run_dir)
-    changed = differences(state["config"], plain(cfg))
-    if changed:
-        raise ConfigError(
-            f"{run_dir} holds a run of another config ({describe(changed)}): train into a new folder "
-            f"(hydra.run.dir=..., hydra.sweep.dir=...), or give trainer.resume=false to start afresh over it"
-        )
-    if status == "done":
+    state = checkpoint.load(run_dir) if (run_dir / checkpoint.FILE).is_file() else None
+    if state is not None:
+        changed = differences(state["config"], plain(cfg))
+        if changed:
+            raise ConfigError(
+                f"{run_dir} holds a run of another config ({describe(changed)}): train into a new folder "
+                f"(hydra.run.dir=..., hydra.sweep.dir=...) or give trainer.resume=false to start afresh in it"
+            )
+    if status == "done":  # (without a checkpoint too: its results stand)
         return Start(cfg, run_dir, done=record)
     if status == "failed":
         log.info("rerunning %s from the start: it failed (%s)", run_dir, record.get("error"))
+        return afresh(cfg, run_dir)
+    if state is None:
+        if status:
+            log.info("starting %s from step 0: its earlier attempt (%s) left no checkpoint", run_dir, status)
         return afresh(cfg, run_dir)
     log.info("resuming %s at step %d (it was %s)", run_dir, state["step"], status or "cut short")
     return Start(cfg, run_dir, state)

@@ -2,11 +2,15 @@
 sweep; a report whose numbers are the runs' own; failures recorded, never fatal to the sweep."""
 
 import json
+import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
+import time
 
+import pytest
 import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
@@ -62,12 +66,77 @@ def test_joblib_2x2_sweep_one_tensorboard_root_and_a_report_of_the_runs_numbers(
     assert picture.format == "PNG" and picture.size[0] > 300
 
 
-def test_submitit_local_sweep_runs_both_jobs(tmp_path):
+def records(sweep):
+    return {p.parent.name: p.read_bytes() for p in sweep.glob("*/metrics.json")}
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_the_same_sweep_again_skips_every_done_run(tmp_path, launcher):
     sweep = tmp_path / "sweep"
-    result = multirun(sweep, "hydra/launcher=submitit_local", "method=source_only", "seed=0,1")
+    overrides = (f"hydra/launcher={launcher}", "method=source_only", "seed=0,1")
+    result = multirun(sweep, *overrides)
     assert result.returncode == 0, result.stderr[-2000:]
-    metrics = runs(sweep)
+    metrics, before = runs(sweep), records(sweep)
     assert len(metrics) == 2 and all(m["status"] == "done" for m in metrics.values())
+    result = multirun(sweep, *overrides)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert records(sweep) == before
+    for name in before:
+        log = (sweep / name / "train.log").read_text()
+        assert f"{sweep / name} is done (target_acc {metrics[name]['target_acc']:.4f}): nothing to do" in log
+
+
+def test_a_sweep_run_again_skips_the_done_resumes_the_interrupted_and_reruns_the_failed(tmp_path):
+    """The first attempt: the MNIST runs fail (no data where ADDA_DATA points), the first
+    synthetic run finishes, Ctrl-C stops the sweep in the second; the second attempt, with the
+    data in place, finishes the sweep."""
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        "-m",
+        "adda.train",
+        "-m",
+        *SYNTHETIC,
+        "data.eval_limit=200",
+        "source=mnist,synthetic",
+        "seed=0,1",
+        "trainer.steps=300",
+        "trainer.checkpoint_every=20",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "ADDA_DATA": str(tmp_path / "empty")}
+    first = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    last = None  # the fourth run's folder, once the sweep has made it
+    deadline = time.time() + 300
+    while last is None or not (last / "checkpoint.pt").exists():
+        assert first.poll() is None and time.time() < deadline, first.communicate()[0][-3000:]
+        time.sleep(0.1)
+        last = next(iter(sweep.glob("3_*")), None)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=120) == 130
+    status = {name: json.loads(text)["status"] for name, text in records(sweep).items()}
+    assert sorted(status.values()) == ["done", "failed", "failed", "interrupted"], status
+    done_before = {n: t for n, t in records(sweep).items() if status[n] == "done"}
+
+    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    said = second.stdout + second.stderr
+    for name, was in status.items():
+        folder = sweep / name
+        expected = {
+            "done": f"{folder} is done (target_acc ",
+            "interrupted": f"resuming {folder} at step ",
+            "failed": f"rerunning {folder} from the start: it failed (",
+        }[was]
+        assert expected in said, (name, said[-3000:])
+    after = records(sweep)
+    assert all(json.loads(t)["status"] == "done" for t in after.values()) and len(after) == 4
+    assert {n: after[n] for n in done_before} == done_before
+    text = report(sweep)
+    assert "| source=mnist | 2/2 |" in text and "| source=synthetic | 2/2 |" in text, text
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
