@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -349,7 +350,8 @@ def end_of(err: BaseException, cfg: DictConfig, out_dir: Path, sweeping: bool) -
             log.warning("%s; checkpoint written: SLURM requeues the run, which then resumes", err)
             requeue(signal.SIGUSR2, None)  # submitit's: requeues the job and exits
         resume = run_folder.folder(cfg, out_dir)
-        log.error("interrupted: %s; resume with: adda-train trainer.resume=%s", err, resume)
+        by_slurm = " (a job SLURM requeues resumes by itself)" if os.environ.get("SLURM_JOB_ID") else ""
+        log.error("interrupted: %s; resume with: adda-train trainer.resume=%s%s", err, resume, by_slurm)
         if err.signum is None and sweeping:
             return float("nan")  # out of time: the sweep goes on, and a re-run resumes this one
         sys.exit(124 if err.signum is None else 128 + err.signum)
