@@ -44,6 +44,13 @@ def batch_nuclear_norm(probs: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(probs.float(), ord="nuc") / len(probs)
 
 
+def batch_spectral_penalty(features: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """Sum of the squared ``k`` largest singular values of a batch's feature matrix (N, D) (Chen
+    et al. 2019): large when a few directions dominate the features, as adversarial alignment
+    makes them."""
+    return torch.linalg.svdvals(features.flatten(1).float())[:k].pow(2).sum()
+
+
 def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
     """``1 + exp(-H(p))`` per row, normalised to mean 1 over the batch: confident predictions
     count more (CDAN+E, Long et al. 2018; MCC, Jin et al. 2020).  A weight, not a gradient path."""

@@ -5,7 +5,7 @@ Convention: a discriminator's logit is positive for "source" and negative for "t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from adda.checks import flag, non_negative, positive
+from adda.errors import ConfigError
 from adda.losses import AdversarialWeight
 from adda.models import Backbone, Discriminator
 from adda.optim import SCHEDULE_KEYS, LRSchedule, build_optimizer
@@ -31,6 +32,15 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for p, flag in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(flag)
+
+
+def base_config(base: str | Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """``method.base`` of a method built on another (``owner``: self_training, bsp) as a config
+    node; a name stands for that method with its defaults."""
+    cfg = {"name": base} if isinstance(base, str) else dict(base)
+    if cfg.get("name") in (None, owner):
+        raise ConfigError(f"method.base={cfg.get('name')!r}: name the method {owner} builds on")
+    return cfg
 
 
 class Method(nn.Module):
@@ -55,6 +65,9 @@ class Method(nn.Module):
         self.steps = steps
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedule: LRSchedule | None = None
+        # An add-on's term on a joint batch's features, (source, target) -> loss, that a method
+        # which takes one (grl, cdan) adds to its encoder's loss: BSP's spectral penalty.
+        self.feature_penalty: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def optimizer(self, *modules: nn.Module, **override: Any) -> torch.optim.Optimizer:
         """One optimiser over ``modules``; a pretrained trunk among them (a submodule named
@@ -115,6 +128,16 @@ class Method(nn.Module):
         """The modules the steps call directly: what ``trainer.compile=true`` compiles."""
         parts = [self.backbone.encoder, self.backbone.head, self.discriminator]
         return [m for m in parts if m is not None]
+
+    def with_feature_penalty(
+        self, loss: torch.Tensor, features: torch.Tensor, n: int, metrics: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``loss`` plus the attached add-on's term on ``features`` (``n`` source rows first)."""
+        if self.feature_penalty is None:
+            return loss
+        term = self.feature_penalty(features[:n], features[n:])
+        metrics["loss/feature_penalty"] = term.detach()
+        return loss + term
 
     def learning_rate(self) -> float:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]

@@ -65,8 +65,10 @@ class ConditionalAdversarial(GradientReversal):
         if self.entropy_weighting:
             weights = torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])
         dom_loss = domain_loss(d[:n], d[n:], weights)
-        self.step(self.optimizers["model"], class_loss + dom_loss)
-        return {
+        metrics: dict[str, torch.Tensor] = {}
+        loss = self.with_feature_penalty(class_loss + dom_loss, taps["features"], n, metrics)
+        self.step(self.optimizers["model"], loss)
+        return metrics | {
             "loss/class": class_loss.detach(),
             "loss/domain": dom_loss.detach(),
             "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),

@@ -43,8 +43,10 @@ class GradientReversal(Method):
         lam = self.lam(step)
         d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], lam))
         dom_loss = domain_loss(d[:n], d[n:])
-        self.step(self.optimizers["model"], class_loss + dom_loss)
-        return {
+        metrics: dict[str, torch.Tensor] = {}
+        loss = self.with_feature_penalty(class_loss + dom_loss, taps["features"], n, metrics)
+        self.step(self.optimizers["model"], loss)
+        return metrics | {
             "loss/class": class_loss.detach(),
             "loss/domain": dom_loss.detach(),
             "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),

@@ -30,18 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from adda.checks import fraction, non_negative
-from adda.errors import ConfigError
-from adda.methods.base import Batch, Method
+from adda.methods.base import Batch, Method, base_config
 from adda.optim import build_optimizer
 from adda.registry import METHODS
-
-
-def base_config(base: str | Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` as a method config node; a name stands for that method with its defaults."""
-    cfg = {"name": base} if isinstance(base, str) else dict(base)
-    if cfg.get("name") in (None, "self_training"):
-        raise ConfigError(f"method.base={cfg.get('name')!r}: name the method self-training follows")
-    return cfg
 
 
 def trained_weights(method: Method) -> list[torch.nn.Parameter]:
@@ -63,7 +54,7 @@ class SelfTraining(Method):
         weight: float = 1.0,
         teacher_momentum: float = 1.0,
     ) -> None:
-        base_cfg = base_config(base)
+        base_cfg = base_config(base, "self_training")
         self.start = round(fraction("start_fraction", start_fraction) * steps)
         first = METHODS.build(
             base_cfg, at="base", backbone=backbone, discriminator=discriminator, optim=optim, steps=self.start
@@ -92,12 +83,12 @@ class SelfTraining(Method):
 
     @classmethod
     def needs_discriminator(cls, cfg):
-        base = base_config(cfg.get("base", "grl"))
+        base = base_config(cfg.get("base", "grl"), "self_training")
         return METHODS.get(base["name"]).needs_discriminator(base)
 
     @classmethod
     def discriminator_shape(cls, tap_shape, num_classes, cfg):
-        base = base_config(cfg.get("base", "grl"))
+        base = base_config(cfg.get("base", "grl"), "self_training")
         return METHODS.get(base["name"]).discriminator_shape(tap_shape, num_classes, base)
 
     def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:

@@ -1,0 +1,121 @@
+"""BNM, AFN, MCD and BSP: their loss terms on tiny tensors, and what one step of each moves."""
+
+import pytest
+import torch
+
+from adda.errors import ConfigError
+from adda.losses import batch_nuclear_norm, batch_spectral_penalty
+from adda.methods.afn import stepwise_norm_loss
+from adda.methods.mcd import discrepancy
+from adda.models.backbones import SeedCNN
+from adda.models.discriminators import MLPDiscriminator
+from adda.registry import METHODS
+from tests.unit.test_methods import OPTIM, batch, build, changed, snapshot
+
+K = 10
+
+
+def nuclear_of(method, x):
+    with torch.no_grad():
+        return batch_nuclear_norm(method.backbone(x).softmax(1)).item()
+
+
+def test_batch_nuclear_norm_is_largest_for_confident_diverse_predictions():
+    diverse = torch.eye(K)  # confident, every class once
+    collapsed = torch.zeros(K, K)
+    collapsed[:, 0] = 1  # confident, one class
+    uniform = torch.full((K, K), 1 / K)
+    assert batch_nuclear_norm(diverse).item() == pytest.approx(1.0)
+    assert batch_nuclear_norm(diverse) > batch_nuclear_norm(collapsed) > batch_nuclear_norm(uniform)
+
+
+def test_bnm_steps_raise_the_target_batchs_nuclear_norm():
+    method = build("bnm", weight=50.0)
+    assert method.discriminator is None
+    xt = batch(2)[0]
+    before = nuclear_of(method, xt)
+    for step in range(5):
+        metrics = method.train_step(batch(1), batch(2), step)
+    assert nuclear_of(method, xt) > before and "bnm/target_nuclear_norm" in metrics
+
+
+def test_stepwise_norm_loss_is_the_step_squared_and_pushes_norms_outwards():
+    features = torch.randn(6, 4, requires_grad=True)
+    loss = stepwise_norm_loss(features, step_size=1.0)
+    assert loss.item() == pytest.approx(1.0)
+    loss.backward()
+    with torch.no_grad():
+        moved = features - 0.1 * features.grad
+    assert (moved.norm(dim=1) > features.norm(dim=1)).all()
+
+
+def test_afn_steps_enlarge_the_target_feature_norm():
+    method = build("afn", weight=1.0)
+    xt = batch(2)[0]
+    before = method.encode(xt)["features"].norm(dim=1).mean().item()
+    for step in range(5):
+        metrics = method.train_step(batch(1), batch(2), step)
+    assert method.encode(xt)["features"].norm(dim=1).mean().item() > before
+    assert {"afn/source_norm", "afn/target_norm"} <= metrics.keys()
+
+
+def test_discrepancy_is_zero_for_agreeing_heads_and_at_most_two_over_k():
+    logits = torch.randn(8, K)
+    assert discrepancy(logits, logits).item() == 0
+    opposite = discrepancy(torch.eye(K) * 100, torch.eye(K).roll(1, 1) * 100).item()
+    assert opposite == pytest.approx(2 / K)
+
+
+@pytest.mark.parametrize("generator_steps", [1, 4])
+def test_mcd_plays_its_three_steps_two_head_updates_and_one_plus_n_encoder_updates(generator_steps):
+    method = build("mcd", generator_steps=generator_steps)
+    assert method.discriminator is None
+    assert not torch.equal(
+        method.head2[-1].weight
+        if isinstance(method.head2, torch.nn.Sequential)
+        else next(method.head2.parameters()),
+        next(method.backbone.head.parameters()),
+    )
+    before = snapshot(method.head2)
+    metrics = method.train_step(batch(1), batch(2), 0)
+    steps = {name: {int(s["step"]) for s in opt.state.values()} for name, opt in method.optimizers.items()}
+    assert steps == {"encoder": {1 + generator_steps}, "heads": {2}}
+    assert changed(method.head2, before)
+    assert {"mcd/discrepancy_heads", "mcd/discrepancy_encoder"} <= metrics.keys()
+    assert all(torch.isfinite(v) for v in metrics.values())
+
+
+def test_batch_spectral_penalty_is_the_top_singular_values_squared():
+    features = torch.diag(torch.tensor([3.0, 2.0, 1.0]))
+    assert batch_spectral_penalty(features, k=1).item() == pytest.approx(9.0)
+    assert batch_spectral_penalty(features, k=2).item() == pytest.approx(13.0)
+
+
+def bsp_on(base, **kw):
+    """BSP on ``base`` with the discriminator that base reads (CDAN's: features x classes)."""
+    torch.manual_seed(0)
+    backbone = SeedCNN(image_size=32, blocks=2)
+    cfg = {"name": "bsp", "base": base, **kw}
+    shape = METHODS.get("bsp").discriminator_shape(backbone.tap_shapes(32)["features"], K, cfg)
+    disc = MLPDiscriminator(shape, hidden=[32])
+    return METHODS.build(cfg, backbone=backbone, discriminator=disc, optim=OPTIM, steps=10)
+
+
+@pytest.mark.parametrize("base", ["grl", "cdan"])
+def test_bsp_adds_its_penalty_to_the_base_and_a_heavy_one_shrinks_the_top_singular_value(base):
+    method = bsp_on(base, weight=1.0)
+    xs = batch(1)[0]
+    top = lambda: torch.linalg.svdvals(method.encode(xs)["features"].detach())[0].item()  # noqa: E731
+    before = top()
+    for step in range(5):
+        metrics = method.train_step(batch(1), batch(2), step)
+    assert "loss/feature_penalty" in metrics and "loss/domain" in metrics
+    assert top() < before
+    plain = bsp_on(base, weight=0.0).base
+    plain.feature_penalty = None
+    assert "loss/feature_penalty" not in plain.train_step(batch(1), batch(2), 0)
+
+
+def test_bsp_refuses_a_base_without_a_feature_penalty():
+    with pytest.raises(ConfigError, match="^method.base='mcc': bsp adds its penalty to grl or cdan$"):
+        build("bsp", base="mcc")
