@@ -1,4 +1,5 @@
-"""Loss terms that methods and validators share: the domain game's pieces, entropy, the ramp.
+"""Loss terms that methods and validators share: the domain game's pieces, entropy, the ramp,
+the batch norms of predictions and features, and virtual adversarial training.
 
 Convention: a discriminator's logit is positive for "source" and negative for "target".
 """
@@ -6,6 +7,7 @@ Convention: a discriminator's logit is positive for "source" and negative for "t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -93,3 +95,28 @@ class AdversarialWeight:
 
     def __call__(self, step: int) -> float:
         return self.weight * (dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0)
+
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """Each sample scaled to L2 norm 1."""
+    return F.normalize(x.flatten(1), dim=1).view_as(x)
+
+
+def prediction_kl(clean_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean ``KL(softmax(clean) || softmax(logits))``; the clean prediction is a fixed target."""
+    clean = clean_logits.detach().log_softmax(1)
+    return (clean.exp() * (clean - logits.log_softmax(1))).sum(1).mean()
+
+
+def vat_perturbation(model: Model, x: torch.Tensor, clean_logits: torch.Tensor, radius: float, xi: float):
+    """The direction that most changes the prediction (one power iteration), of norm ``radius``."""
+    d = (xi * unit(torch.randn_like(x))).requires_grad_(True)
+    (grad,) = torch.autograd.grad(prediction_kl(clean_logits, model(x + d)), d)
+    return radius * unit(grad)
+
+
+def vat_loss(model: Model, x: torch.Tensor, clean_logits: torch.Tensor, radius: float, xi: float):
+    return prediction_kl(clean_logits, model(x + vat_perturbation(model, x, clean_logits, radius, xi)))

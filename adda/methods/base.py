@@ -5,6 +5,7 @@ Convention: a discriminator's logit is positive for "source" and negative for "t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -41,6 +42,16 @@ def base_config(base: str | Mapping[str, Any], owner: str) -> dict[str, Any]:
     if cfg.get("name") in (None, owner):
         raise ConfigError(f"method.base={cfg.get('name')!r}: name the method {owner} builds on")
     return cfg
+
+
+def fresh_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with its weights drawn anew (from the global generator, so seeded):
+    a second head of the same shape (MCD's, MDD's)."""
+    twin = copy.deepcopy(module)
+    for layer in twin.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    return twin
 
 
 class Method(nn.Module):

@@ -13,29 +13,18 @@ steps (their Section 3.2), with ``d(p1, p2) = mean |p1 - p2|`` over the batch an
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from adda.checks import non_negative, positive_int
-from adda.methods.base import Batch, Method, frozen
+from adda.methods.base import Batch, Method, fresh_copy, frozen
 from adda.registry import METHODS
 
 
 def discrepancy(logits1: torch.Tensor, logits2: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of the two heads' class probabilities."""
     return (logits1.softmax(1) - logits2.softmax(1)).abs().mean()
-
-
-def fresh_copy(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` with its weights drawn anew (from the global generator, so seeded)."""
-    twin = copy.deepcopy(module)
-    for layer in twin.modules():
-        if hasattr(layer, "reset_parameters"):
-            layer.reset_parameters()
-    return twin
 
 
 @METHODS.register("mcd")

@@ -18,40 +18,14 @@ domain term for the seed network: see adda/conf/method/vada.yaml).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
 from adda.checks import non_negative, positive
-from adda.losses import domain_accuracy, domain_loss, entropy, reverse_gradient
+from adda.losses import domain_accuracy, domain_loss, entropy, reverse_gradient, vat_loss
 from adda.methods.base import Batch
 from adda.methods.grl import GradientReversal
 from adda.registry import METHODS
-
-Model = Callable[[torch.Tensor], torch.Tensor]
-
-
-def unit(x: torch.Tensor) -> torch.Tensor:
-    """Each sample scaled to L2 norm 1."""
-    return F.normalize(x.flatten(1), dim=1).view_as(x)
-
-
-def prediction_kl(clean_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Mean ``KL(softmax(clean) || softmax(logits))``; the clean prediction is a fixed target."""
-    clean = clean_logits.detach().log_softmax(1)
-    return (clean.exp() * (clean - logits.log_softmax(1))).sum(1).mean()
-
-
-def vat_perturbation(model: Model, x: torch.Tensor, clean_logits: torch.Tensor, radius: float, xi: float):
-    """The direction that most changes the prediction (one power iteration), of norm ``radius``."""
-    d = (xi * unit(torch.randn_like(x))).requires_grad_(True)
-    (grad,) = torch.autograd.grad(prediction_kl(clean_logits, model(x + d)), d)
-    return radius * unit(grad)
-
-
-def vat_loss(model: Model, x: torch.Tensor, clean_logits: torch.Tensor, radius: float, xi: float):
-    return prediction_kl(clean_logits, model(x + vat_perturbation(model, x, clean_logits, radius, xi)))
 
 
 @METHODS.register("vada")

@@ -7,10 +7,9 @@ import torch
 from torch import nn
 
 from adda.errors import ConfigError
-from adda.losses import certainty_weights
+from adda.losses import certainty_weights, prediction_kl, vat_perturbation
 from adda.methods.cdan import ConditionalAdversarial, multilinear_map
 from adda.methods.mcc import class_confusion, mcc_loss
-from adda.methods.vada import prediction_kl, vat_perturbation
 from adda.models.backbones import SeedCNN
 from adda.models.discriminators import MLPDiscriminator
 from adda.registry import METHODS

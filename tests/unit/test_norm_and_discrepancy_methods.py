@@ -1,4 +1,4 @@
-"""BNM, AFN, MCD and BSP: their loss terms on tiny tensors, and what one step of each moves."""
+"""BNM, AFN, MCD, BSP, MDD and DIRT-T: their loss terms on tiny tensors, and what one step of each moves."""
 
 import pytest
 import torch
@@ -7,6 +7,7 @@ from adda.errors import ConfigError
 from adda.losses import batch_nuclear_norm, batch_spectral_penalty
 from adda.methods.afn import stepwise_norm_loss
 from adda.methods.mcd import discrepancy
+from adda.methods.mdd import disparity
 from adda.models.backbones import SeedCNN
 from adda.models.discriminators import MLPDiscriminator
 from adda.registry import METHODS
@@ -119,3 +120,51 @@ def test_bsp_adds_its_penalty_to_the_base_and_a_heavy_one_shrinks_the_top_singul
 def test_bsp_refuses_a_base_without_a_feature_penalty():
     with pytest.raises(ConfigError, match="^method.base='mcc': bsp adds its penalty to grl or cdan$"):
         build("bsp", base="mcc")
+
+
+def test_disparity_is_largest_when_the_adversary_agrees_on_the_source_and_not_on_the_target():
+    labels = torch.arange(K)
+    sure = torch.eye(K) * 20  # confident in the main head's label
+    elsewhere = torch.eye(K).roll(1, 1) * 20  # confident in another class
+    best = disparity(sure, elsewhere, labels, labels, margin=4.0)
+    assert best.item() == pytest.approx(0.0, abs=1e-3)  # its supremum
+    assert disparity(sure, sure, labels, labels, 4.0) < best
+    assert disparity(elsewhere, elsewhere, labels, labels, 4.0) < best
+    # the margin weighs the source term: with the target term fixed, a larger one lowers D more
+    low, high = (disparity(elsewhere, elsewhere, labels, labels, m) for m in (1.0, 4.0))
+    assert high < low
+
+
+def test_mdd_adversary_ascends_the_disparity_while_the_reversal_is_off():
+    method = build("mdd", weight=0.0, ramp=False)  # the encoder sees only the source loss
+    assert method.discriminator is None
+    (xs, _), (xt, _) = batch(1), batch(2)
+
+    def current():
+        with torch.no_grad():
+            features = method.encode_both(xs, xt)["features"]
+            labels = method.backbone.head(features).argmax(1)
+            adv = method.adversary(features)
+            return disparity(adv[:8], adv[8:], labels[:8], labels[8:], method.margin).item()
+
+    before = current()
+    for step in range(5):
+        metrics = method.train_step(batch(1), batch(2), step)
+    assert current() > before and "mdd/discrepancy" in metrics
+
+
+@pytest.mark.parametrize("refresh_every", [0, 1])
+def test_dirt_t_runs_vada_then_refines_on_the_target_alone_against_its_teacher(refresh_every):
+    method = build("dirt_t", refresh_every=refresh_every)  # 10 steps: VADA for 5, then DIRT-T
+    assert method.start == 5
+    for step in range(5):
+        assert "loss/domain" in method.train_step(batch(1), batch(2), step)
+    no_source = (torch.full((8, 3, 32, 32), float("nan")), torch.zeros(8, dtype=torch.long))
+    first = method.train_step(no_source, batch(2), 5)  # the source is no longer read
+    assert set(first) == {"loss/target_entropy", "loss/target_vat", "dirt_t/kl_to_teacher"}
+    assert first["dirt_t/kl_to_teacher"].item() == pytest.approx(
+        0.0, abs=1e-6
+    )  # the teacher is the switch model
+    switch = snapshot(method.teacher)
+    method.train_step(no_source, batch(2), 6)
+    assert changed(method.teacher, switch) == (refresh_every == 1)
