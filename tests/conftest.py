@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,15 @@ def compose_cfg(*overrides: str) -> DictConfig:
     """The config ``adda-train`` would build from these command-line overrides."""
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
         return compose("train", overrides=list(overrides), return_hydra_config=False)
+
+
+def wait_for(path: Path, proc, timeout: float = 120) -> None:
+    """Until ``path`` exists, while the process ``proc`` that makes it runs (bounded)."""
+    end = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end, f"{path} never appeared"
+        time.sleep(0.2)
 
 
 SYNTHETIC = ("debug=synthetic",)  # adda/conf/debug/synthetic.yaml: tiny generated data on the CPU

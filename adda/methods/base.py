@@ -18,6 +18,7 @@ from adda.errors import ConfigError
 from adda.losses import AdversarialWeight
 from adda.models import Backbone, Discriminator
 from adda.optim import SCHEDULE_KEYS, LRSchedule, build_optimizer
+from adda.registry import METHODS
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -178,3 +179,36 @@ class Method(nn.Module):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
+
+class OnBase(Method):
+    """A method built on another that ``method.base`` names (self_training, bsp): the
+    discriminator it needs, and the encoders it uses, are that base method's (``self.base``)."""
+
+    owner = ""  # the registered name, for the one-line error about its base
+    base: Method
+
+    @classmethod
+    def base_of(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        return base_config(cfg.get("base", "grl"), cls.owner)
+
+    @classmethod
+    def needs_discriminator(cls, cfg: Mapping[str, Any]) -> bool:
+        base = cls.base_of(cfg)
+        return METHODS.get(base["name"]).needs_discriminator(base)
+
+    @classmethod
+    def discriminator_shape(
+        cls, tap_shape: tuple[int, ...], num_classes: int, cfg: Mapping[str, Any]
+    ) -> tuple[int, ...]:
+        base = cls.base_of(cfg)
+        return METHODS.get(base["name"]).discriminator_shape(tap_shape, num_classes, base)
+
+    def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
+        return self.base.encode(x, domain)
+
+    def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
+        return self.base.domain_input(taps, logits)
+
+    def compilable(self) -> list[nn.Module]:
+        return self.base.compilable()

@@ -22,21 +22,23 @@ import torch
 from adda.checks import non_negative, positive_int
 from adda.errors import ConfigError
 from adda.losses import batch_spectral_penalty
-from adda.methods.base import Batch, Method, base_config
+from adda.methods.base import Batch, OnBase
 from adda.registry import METHODS
 
 BASES = ("grl", "cdan")  # the methods whose encoder loss takes a feature penalty
 
 
-def bsp_base(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    base = base_config(cfg.get("base", "grl"), "bsp")
-    if base["name"] not in BASES:
-        raise ConfigError(f"method.base={base['name']!r}: bsp adds its penalty to {' or '.join(BASES)}")
-    return base
-
-
 @METHODS.register("bsp")
-class BatchSpectralPenalisation(Method):
+class BatchSpectralPenalisation(OnBase):
+    owner = "bsp"
+
+    @classmethod
+    def base_of(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        base = super().base_of(cfg)
+        if base["name"] not in BASES:
+            raise ConfigError(f"method.base={base['name']!r}: bsp adds its penalty to {' or '.join(BASES)}")
+        return base
+
     def __init__(
         self,
         backbone,
@@ -48,7 +50,7 @@ class BatchSpectralPenalisation(Method):
         k: int = 1,
     ) -> None:
         inner = METHODS.build(
-            bsp_base({"base": base}),
+            self.base_of({"base": base}),
             at="base",
             backbone=backbone,
             discriminator=discriminator,
@@ -60,26 +62,10 @@ class BatchSpectralPenalisation(Method):
         inner.feature_penalty = self.penalty
         self.optimizers = inner.optimizers  # the base's, stepped (and scheduled) by the base
 
-    @classmethod
-    def needs_discriminator(cls, cfg):
-        base = bsp_base(cfg)
-        return METHODS.get(base["name"]).needs_discriminator(base)
-
-    @classmethod
-    def discriminator_shape(cls, tap_shape, num_classes, cfg):
-        base = bsp_base(cfg)
-        return METHODS.get(base["name"]).discriminator_shape(tap_shape, num_classes, base)
-
     def penalty(self, source_features: torch.Tensor, target_features: torch.Tensor) -> torch.Tensor:
         return self.weight * (
             batch_spectral_penalty(source_features, self.k) + batch_spectral_penalty(target_features, self.k)
         )
-
-    def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
-        return self.base.domain_input(taps, logits)
-
-    def compilable(self) -> list[torch.nn.Module]:
-        return self.base.compilable()
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         return self.base.train_step(source, target, step)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from adda.checks import fraction, non_negative
-from adda.methods.base import Batch, Method, base_config
+from adda.methods.base import Batch, Method, OnBase
 from adda.optim import build_optimizer
 from adda.registry import METHODS
 
@@ -41,7 +41,9 @@ def trained_weights(method: Method) -> list[torch.nn.Parameter]:
 
 
 @METHODS.register("self_training")
-class SelfTraining(Method):
+class SelfTraining(OnBase):
+    owner = "self_training"
+
     def __init__(
         self,
         backbone,
@@ -54,7 +56,7 @@ class SelfTraining(Method):
         weight: float = 1.0,
         teacher_momentum: float = 1.0,
     ) -> None:
-        base_cfg = base_config(base, "self_training")
+        base_cfg = self.base_of({"base": base})
         self.start = round(fraction("start_fraction", start_fraction) * steps)
         first = METHODS.build(
             base_cfg, at="base", backbone=backbone, discriminator=discriminator, optim=optim, steps=self.start
@@ -80,25 +82,6 @@ class SelfTraining(Method):
         trunk = [p for n, p in first.named_parameters() if ".trunk." in n]
         self.optimizers["self_training"] = build_optimizer(self.student, self.optim_cfg, trunk=trunk)
         self.start_schedule("self_training")
-
-    @classmethod
-    def needs_discriminator(cls, cfg):
-        base = base_config(cfg.get("base", "grl"), "self_training")
-        return METHODS.get(base["name"]).needs_discriminator(base)
-
-    @classmethod
-    def discriminator_shape(cls, tap_shape, num_classes, cfg):
-        base = base_config(cfg.get("base", "grl"), "self_training")
-        return METHODS.get(base["name"]).discriminator_shape(tap_shape, num_classes, base)
-
-    def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
-        return self.base.encode(x, domain)
-
-    def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
-        return self.base.domain_input(taps, logits)
-
-    def compilable(self) -> list[torch.nn.Module]:
-        return self.base.compilable()
 
     def learning_rate(self) -> float:
         return self.optimizers["self_training"].param_groups[0]["lr"]

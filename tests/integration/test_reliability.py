@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from adda.errors import AddaError, ConfigError
 from adda.fit import Interrupted, NonFiniteLoss
 from adda.methods.base import Method
 from adda.train import run
-from tests.conftest import SYNTHETIC
+from tests.conftest import SYNTHETIC, wait_for
 
 # with the validators' scores and the checkpoint they chose, kept across the interruption
 EXACT = (
@@ -179,14 +178,6 @@ def cli(*args, **kw):
         text=True,
         **kw,
     )
-
-
-def wait_for(path, proc, timeout=120):
-    end = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() < end, f"{path} never appeared"
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, SYNTHETIC
+from tests.conftest import REPO, SYNTHETIC, wait_for
+from tests.integration.test_sweeps import records
 
 # The seed-sized jobs of the tests on a one-node cluster without GPUs.
 ON_SLURM = (
@@ -66,10 +67,6 @@ def sweep_command(sweep, *overrides):
     return [sys.executable, "-m", "adda.train", "-m", *overrides, *ON_SLURM, f"hydra.sweep.dir={sweep}"]
 
 
-def records(sweep):
-    return {p.parent.name: p.read_bytes() for p in sweep.glob("*/metrics.json")}
-
-
 def job_ids(sweep):
     return sorted(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir())
 
@@ -121,14 +118,6 @@ def uninterrupted(slurm, tmp_path_factory):
     result = subprocess.run(cmd, cwd=REPO, env=slurm, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((run_dir / "metrics.json").read_text())
-
-
-def wait_for(path, proc, timeout=300):
-    end = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() < end, f"{path} never appeared"
-        time.sleep(0.2)
 
 
 def preempt(slurm, sweep):
@@ -187,7 +176,7 @@ def test_an_interrupted_slurm_run_resumes_by_itself_to_the_uninterrupted_runs_me
             run_dir = next(iter(sweep.glob("0_*")), None)
             assert proc.poll() is None, proc.communicate()[0][-3000:]
             time.sleep(0.2)
-        wait_for(run_dir / "checkpoint.pt", proc)
+        wait_for(run_dir / "checkpoint.pt", proc, timeout=300)
         how(slurm, sweep)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
