@@ -129,6 +129,16 @@ class EvalSet:
             x = x if self.device is None else x.to(self.device, non_blocking=True)
             yield x.float().mul_(2 / 255.0).sub_(1.0)
 
+    def mixed(self, i: torch.Tensor, j: torch.Tensor, lam: float, chunk: int = 256) -> EvalSet:
+        """The unlabelled set of ``lam * image_i + (1 - lam) * image_j`` (MixVal's probes), mixed
+        as uint8 (the network's input scaling is affine, so this is the mix it sees), in chunks."""
+        images, i, j = self.images, i.to(self.images.device), j.to(self.images.device)
+        out = torch.empty((len(i), *images.shape[1:]), dtype=torch.uint8, device=images.device)
+        for k in range(0, len(i), chunk):
+            a, b = images[i[k : k + chunk]].float(), images[j[k : k + chunk]].float()
+            out[k : k + chunk] = (lam * a + (1 - lam) * b).round_().to(torch.uint8)
+        return EvalSet(out, None, self.domain, "unlabelled", self.device)
+
     def sha256(self) -> str:
         """A fingerprint of the set of (image, label) pairs, whatever their order: runs scored on
         different sets are told apart, and a set read back from class folders (sorted by class)

@@ -10,6 +10,7 @@ does read target labels).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,12 +34,19 @@ class Outputs:
     source_labels: torch.Tensor  # (Ns,)
     target_logits: torch.Tensor  # (Nt, K), unlabelled target training images
     target_features: torch.Tensor  # (Nt, D)
+    # (i, j, lam) -> the model's logits on lam * x_i + (1 - lam) * x_j of those target images:
+    # for validators that probe the model between target samples (mixval); None where no model is at hand.
+    mix_probe: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None = None
 
     @classmethod
-    def from_predictions(cls, preds: dict[str, Predictions]) -> Outputs:
+    def from_predictions(
+        cls,
+        preds: dict[str, Predictions],
+        mix_probe: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None = None,
+    ) -> Outputs:
         """The source validation set's and the unlabelled target sample's predictions."""
         source, target = preds["source_val"], preds["target_unlabelled"]
-        return cls(source.logits, source.features, source.labels, target.logits, target.features)
+        return cls(source.logits, source.features, source.labels, target.logits, target.features, mix_probe)
 
 
 class Validator:

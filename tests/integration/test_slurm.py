@@ -68,7 +68,8 @@ def sweep_command(sweep, *overrides):
 
 
 def job_ids(sweep):
-    return sorted(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir())
+    """The sweep's SLURM array jobs (submitit keeps a folder per job and per array task)."""
+    return sorted({p.name.split("_")[0] for p in (sweep / ".submitit").iterdir() if p.is_dir()})
 
 
 def test_a_four_run_sweep_on_slurm_is_reported_and_the_same_sweep_again_skips_it(slurm, tmp_path):

@@ -162,3 +162,20 @@ def test_hparams_entry_holds_the_key_knobs_and_every_key_the_command_line_set(sy
     }
     assert logged["method.name"].string_value == "grl" and logged["optim.lr"].number_value == 0.002
     assert "hparam/target_acc" in events.Tags()["scalars"]
+
+
+def test_the_structure_and_mixed_sample_validators_score_a_real_run_and_mixval_can_select(
+    synthetic_cfg, tmp_path
+):
+    cfg = synthetic_cfg(
+        "method=grl",
+        "trainer.steps=20",
+        "trainer.eval_every=10",
+        "trainer.select=mixval",
+        "trainer.validators=[bnm,classami,mixval]",
+    )
+    metrics = run(cfg, tmp_path)
+    assert set(metrics["validators"]) == {"bnm", "classami", "mixval"}
+    assert 0 <= metrics["validators"]["mixval"] <= 1
+    assert metrics["selected"]["validator"] == "mixval" and metrics["selected"]["step"] in (10, 20)
+    assert [e.step for e in tb_tags(tmp_path).Scalars("validator/mixval")] == [10, 20]

@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from adda.data.domain import EvalSet
+from adda.errors import ConfigError
 from adda.registry import VALIDATORS
 from adda.selection import Selection
 from adda.validators import Outputs, score_all
@@ -158,3 +160,32 @@ def test_classami_is_high_when_predictions_follow_the_feature_clusters():
     disagree = score("classami", outputs(shuffled, target_features=features))
     assert agree > 0.95 and disagree < 0.2
     assert score("classami", outputs(logits, target_features=features)) == 0.0  # one class predicted
+
+
+def with_probe(out, answer):
+    """``out`` with a model that answers each mix ``(i, j)`` with ``answer(i, j)``'s logits."""
+    out.mix_probe = lambda i, j, lam: answer(i, j)
+    return out
+
+
+def test_mixval_is_one_when_every_mix_goes_with_its_dominant_image_and_half_when_boundaries_are_wrong():
+    classes = torch.arange(200) % K
+    logits = one_hot_logits(classes)
+    assert score("mixval", with_probe(outputs(logits), lambda i, j: logits[i])) == pytest.approx(1.0)
+    # a model that answers with the partner's class: right within a class, wrong across classes
+    assert score("mixval", with_probe(outputs(logits), lambda i, j: logits[j])) == pytest.approx(0.5)
+
+
+def test_mixval_needs_the_model():
+    with pytest.raises(ConfigError, match="mixval needs the model"):
+        score("mixval", outputs(one_hot_logits(torch.arange(20) % K)))
+    with pytest.raises(ConfigError, match="lam"):
+        VALIDATORS.build({"name": "mixval", "lam": 0.5})
+
+
+def test_mixed_eval_set_holds_the_rounded_mixes():
+    images = torch.tensor([[[[0]]], [[[255]]], [[[100]]]], dtype=torch.uint8)
+    mixed = EvalSet(images, None, "target", "unlabelled").mixed(
+        torch.tensor([0, 1, 2]), torch.tensor([1, 0, 2]), 0.55
+    )
+    assert mixed.images.flatten().tolist() == [115, 140, 100] and mixed.labels is None
