@@ -404,7 +404,9 @@ def run_config(overrides: Sequence[str] = (), out_dir: str | Path | None = None)
 
     ``overrides``: ``adda-train``'s command-line overrides; ``out_dir``: the run folder (default
     ``outputs/runs/<time>_<method>``), laid out as ``adda-train``'s, so ``adda-report`` reads it.
-    Returns the metrics that ``metrics.json`` holds.  Errors are raised (:class:`AddaError` for
+    Returns the metrics that ``metrics.json`` holds; a folder that already holds this config's
+    finished run is left alone and its metrics returned (``trainer.resume=auto``, the default;
+    ``trainer.resume=false`` trains afresh).  Errors are raised (:class:`AddaError` for
     the ones the user can fix), after the run's record says how it ended.
     """
     cfg = compose(overrides)
