@@ -123,6 +123,9 @@ def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float,
         pairs = [(m["validators"][name], m["target_acc"]) for m in done if name in m.get("validators", {})]
         if len(pairs) >= 3:
             scores, accs = zip(*pairs, strict=True)
+            if len(set(scores)) == 1 or len(set(accs)) == 1:  # no ranking to correlate: undefined
+                rows.append((name, math.nan, math.nan, math.nan, math.nan, len(pairs)))
+                continue
             tau, p = kendalltau(scores, accs)
             rows.append(
                 (name, spearmanr(scores, accs)[0], weighted_spearman(scores, accs), tau, p, len(pairs))
