@@ -49,10 +49,14 @@ UNCOMPARED = (
 RUN_OUTPUTS = ("tb", checkpoint.FILE, "selected.pt", "selected.json", "analysis.json")
 
 
-class RunFolderBusy(AddaError):
-    """Another live process writes this folder."""
+class OthersRunFolder(AddaError):
+    """The folder belongs to another run (a live writer's, or a finished run of another config)."""
 
-    recorded = True  # the folder is the other writer's: nothing is written into it or removed
+    recorded = True  # so the runner writes nothing into it and removes nothing from it
+
+
+class RunFolderBusy(OthersRunFolder):
+    """Another live process writes this folder."""
 
 
 @contextmanager
@@ -126,7 +130,7 @@ def auto(cfg: DictConfig, run_dir: Path) -> Start:
     if state is not None:
         changed = differences(state["config"], plain(cfg))
         if changed:
-            raise ConfigError(
+            raise OthersRunFolder(
                 f"{run_dir} holds a run of another config ({describe(changed)}): train into a new folder "
                 f"(hydra.run.dir=..., hydra.sweep.dir=...) or give trainer.resume=false to start afresh in it"
             )

@@ -86,6 +86,19 @@ def test_the_same_sweep_again_skips_every_done_run(tmp_path, launcher):
         assert f"{sweep / name} is done (target_acc {metrics[name]['target_acc']:.4f}): nothing to do" in log
 
 
+def test_a_sweep_job_whose_folder_holds_another_configs_run_leaves_that_run_as_it_was(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = multirun(sweep, "method=grl", "seed=0", "hydra.sweep.subdir=job")
+    assert result.returncode == 0, result.stderr[-2000:]
+    before = records(sweep)
+    result = multirun(sweep, "method=source_only", "seed=0", "hydra.sweep.subdir=job")  # the same folder
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{sweep / 'job'} holds a run of another config (method.name: 'grl' -> 'source_only'" in (
+        result.stdout + result.stderr
+    )
+    assert records(sweep) == before and json.loads(before["job"])["method"] == "grl"
+
+
 def test_a_sweep_run_again_skips_the_done_resumes_the_interrupted_and_reruns_the_failed(tmp_path):
     """The first attempt: the MNIST runs fail (no data where ADDA_DATA points), the first
     synthetic run finishes, Ctrl-C stops the sweep in the second; the second attempt, with the
