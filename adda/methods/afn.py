@@ -10,7 +10,10 @@ moves each sample's norm up by ``step_size`` per update, from wherever it is:
 
 ``||h_i||_detached`` is the norm under the current weights without gradient (the paper's
 "norm of the last step"), so the term's value is always ``step_size^2`` and only its gradient
-matters.  weight 0.05 and step_size 1 are the paper's.
+matters.  weight 0.05 and step_size 1 are the paper's.  With ``radius`` R the hard form (HAFN,
+their Eq. 4) draws every norm to a fixed R instead; the stepwise form needs something else to bound
+the norms (the paper's weight decay and dropout), and without it they grew without bound on the
+seed network (docs/RESULTS.md, section 7).
 """
 
 from __future__ import annotations
@@ -29,15 +32,35 @@ def stepwise_norm_loss(features: torch.Tensor, step_size: float) -> torch.Tensor
     return (norms - (norms.detach() + step_size)).pow(2).mean()
 
 
+def hard_norm_loss(features: torch.Tensor, radius: float) -> torch.Tensor:
+    """Mean squared distance of each feature norm from the fixed ``radius`` (HAFN)."""
+    return (features.flatten(1).norm(dim=1) - radius).pow(2).mean()
+
+
 @METHODS.register("afn")
 class AdaptiveFeatureNorm(Method):
     uses_discriminator = False
 
-    def __init__(self, backbone, discriminator, optim, steps, weight: float = 0.05, step_size: float = 1.0):
+    def __init__(
+        self,
+        backbone,
+        discriminator,
+        optim,
+        steps,
+        weight: float = 0.05,
+        step_size: float = 1.0,
+        radius: float | None = None,
+    ):
         super().__init__(backbone, discriminator, optim, steps)
         self.weight, self.step_size = non_negative("weight", weight), positive("step_size", step_size)
+        self.radius = None if radius is None else positive("radius", radius)
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
+
+    def norm_loss(self, features: torch.Tensor) -> torch.Tensor:
+        if self.radius is None:
+            return stepwise_norm_loss(features, self.step_size)
+        return hard_norm_loss(features, self.radius)
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         (xs, ys), (xt, _) = source, target
@@ -45,9 +68,7 @@ class AdaptiveFeatureNorm(Method):
         features = self.encode_both(xs, xt)["features"]
         logits = self.backbone.head(features[:n])
         class_loss = F.cross_entropy(logits, ys)
-        norm_loss = stepwise_norm_loss(features[:n], self.step_size) + stepwise_norm_loss(
-            features[n:], self.step_size
-        )
+        norm_loss = self.norm_loss(features[:n]) + self.norm_loss(features[n:])
         self.step(self.optimizers["model"], class_loss + self.weight * norm_loss)
         return {
             "loss/class": class_loss.detach(),

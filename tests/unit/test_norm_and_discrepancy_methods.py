@@ -5,7 +5,7 @@ import torch
 
 from adda.errors import ConfigError
 from adda.losses import batch_nuclear_norm, batch_spectral_penalty
-from adda.methods.afn import stepwise_norm_loss
+from adda.methods.afn import hard_norm_loss, stepwise_norm_loss
 from adda.methods.mcd import discrepancy
 from adda.methods.mdd import disparity
 from adda.models.backbones import SeedCNN
@@ -48,6 +48,18 @@ def test_stepwise_norm_loss_is_the_step_squared_and_pushes_norms_outwards():
     with torch.no_grad():
         moved = features - 0.1 * features.grad
     assert (moved.norm(dim=1) > features.norm(dim=1)).all()
+
+
+def test_hard_norm_loss_is_zero_on_the_radius_and_afn_with_one_draws_norms_towards_it():
+    on_circle = torch.nn.functional.normalize(torch.randn(6, 4), dim=1) * 3
+    assert hard_norm_loss(on_circle, 3.0).item() == pytest.approx(0.0, abs=1e-10)
+    method = build("afn", weight=1.0, radius=0.5)  # below the initial norms (about 1.5)
+    xt = batch(2)[0]
+    gap = lambda: (method.encode(xt)["features"].norm(dim=1) - 0.5).abs().mean().item()  # noqa: E731
+    before = gap()
+    for step in range(5):
+        method.train_step(batch(1), batch(2), step)
+    assert gap() < before
 
 
 def test_afn_steps_enlarge_the_target_feature_norm():
