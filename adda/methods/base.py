@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from adda.checks import flag, non_negative, positive
@@ -212,3 +213,35 @@ class OnBase(Method):
 
     def compilable(self) -> list[nn.Module]:
         return self.base.compilable()
+
+
+class TargetBatchTerm(Method):
+    """Source cross-entropy plus ``sign * weight`` times a term of the target batch's logits, in
+    one joint pass with no discriminator (MCC minimises its term, BNM maximises its): a subclass
+    gives :meth:`term`, its ``sign`` and the ``tag`` it is logged under."""
+
+    uses_discriminator = False
+    sign = 1.0
+    tag = ""
+
+    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0) -> None:
+        super().__init__(backbone, discriminator, optim, steps)
+        self.weight = non_negative("weight", weight)
+        self.optimizers["model"] = self.optimizer(self.backbone)
+        self.start_schedule()
+
+    def term(self, target_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        (xs, ys), (xt, _) = source, target
+        logits = self.backbone(torch.cat([xs, xt]))
+        n = len(xs)
+        class_loss = F.cross_entropy(logits[:n], ys)
+        value = self.term(logits[n:])
+        self.step(self.optimizers["model"], class_loss + self.sign * self.weight * value)
+        return {
+            "loss/class": class_loss.detach(),
+            self.tag: value.detach(),
+            "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
+        }

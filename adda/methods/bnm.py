@@ -14,33 +14,16 @@ where entropy minimisation alone lets a batch collapse onto the majority classes
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from adda.checks import non_negative
 from adda.losses import batch_nuclear_norm
-from adda.methods.base import Batch, Method
+from adda.methods.base import TargetBatchTerm
 from adda.registry import METHODS
 
 
 @METHODS.register("bnm")
-class BatchNuclearNormMaximisation(Method):
-    uses_discriminator = False
+class BatchNuclearNormMaximisation(TargetBatchTerm):
+    sign = -1.0  # maximised
+    tag = "bnm/target_nuclear_norm"
 
-    def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0):
-        super().__init__(backbone, discriminator, optim, steps)
-        self.weight = non_negative("weight", weight)
-        self.optimizers["model"] = self.optimizer(self.backbone)
-        self.start_schedule()
-
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
-        (xs, ys), (xt, _) = source, target
-        logits = self.backbone(torch.cat([xs, xt]))
-        n = len(xs)
-        class_loss = F.cross_entropy(logits[:n], ys)
-        nuclear = batch_nuclear_norm(logits[n:].softmax(1))
-        self.step(self.optimizers["model"], class_loss - self.weight * nuclear)
-        return {
-            "loss/class": class_loss.detach(),
-            "bnm/target_nuclear_norm": nuclear.detach(),
-            "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
-        }
+    def term(self, target_logits: torch.Tensor) -> torch.Tensor:
+        return batch_nuclear_norm(target_logits.softmax(1))

@@ -12,11 +12,10 @@ off-diagonal mass is how often the model confuses two classes on the target:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from adda.checks import non_negative, positive
+from adda.checks import positive
 from adda.losses import certainty_weights
-from adda.methods.base import Batch, Method
+from adda.methods.base import TargetBatchTerm
 from adda.registry import METHODS
 
 
@@ -33,24 +32,12 @@ def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
 
 
 @METHODS.register("mcc")
-class MinimumClassConfusion(Method):
-    uses_discriminator = False
+class MinimumClassConfusion(TargetBatchTerm):
+    tag = "loss/class_confusion"
 
     def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0, temperature: float = 2.5):
-        super().__init__(backbone, discriminator, optim, steps)
-        self.weight, self.temperature = non_negative("weight", weight), positive("temperature", temperature)
-        self.optimizers["model"] = self.optimizer(self.backbone)
-        self.start_schedule()
+        super().__init__(backbone, discriminator, optim, steps, weight)
+        self.temperature = positive("temperature", temperature)
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
-        (xs, ys), (xt, _) = source, target
-        logits = self.backbone(torch.cat([xs, xt]))
-        n = len(xs)
-        class_loss = F.cross_entropy(logits[:n], ys)
-        confusion = mcc_loss(logits[n:], self.temperature)
-        self.step(self.optimizers["model"], class_loss + self.weight * confusion)
-        return {
-            "loss/class": class_loss.detach(),
-            "loss/class_confusion": confusion.detach(),
-            "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
-        }
+    def term(self, target_logits: torch.Tensor) -> torch.Tensor:
+        return mcc_loss(target_logits, self.temperature)
