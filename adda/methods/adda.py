@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from adda.checks import fraction, positive
 from adda.losses import domain_accuracy, domain_loss
-from adda.methods.base import Batch, Method
+from adda.methods.base import Batch, Method, PhaseLoss, Tensors
 from adda.registry import METHODS
 
 
@@ -84,35 +84,57 @@ class ADDA(Method):
             self.backbone.eval()
         return self
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
-        (xs, ys), (xt, _) = source, target
+    def cannot_stack(self) -> str | None:
+        if self.min_domain_acc > 0:  # a run that skips a step would leave the shared Adam step count
+            return "adda with min_domain_acc > 0 decides on the host, per run, whether M_t steps"
+        return None
+
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
         if step < self.pretrain_steps:
-            logits = self.backbone(xs)
-            loss = F.cross_entropy(logits, ys)
-            self.step(self.optimizers["source"], loss)
-            return {
-                "loss/class": loss.detach(),
-                "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
-            }
+            return [("source", self.pretrain_loss)]
         if step == self.pretrain_steps:  # decided on the host: no device read per step
             self.start_adaptation()
         if self.backbone.training:  # a run resumed in stage 2: M_s is frozen, so in eval mode
             self.backbone.eval()
+        return [("discriminator", self.discriminator_loss), ("target", self.target_loss)]
+
+    def pretrain_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
+        xs, ys = source
+        logits = self.backbone(xs)
+        loss = F.cross_entropy(logits, ys)
+        metrics = {
+            "loss/class": loss.detach(),
+            "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+        }
+        return loss, metrics, carry
+
+    def discriminator_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         tap = self.discriminator.tap
         with torch.no_grad():
-            source_feat = self.backbone.encoder(xs)[tap]
-        target_feat = self.target_encoder(xt)[tap]
+            source_feat = self.backbone.encoder(source[0])[tap]
+        target_feat = self.target_encoder(target[0])[tap]
         ds, dt = self.discriminator(source_feat), self.discriminator(target_feat.detach())
         dom_loss = domain_loss(ds, dt)
-        self.step(self.optimizers["discriminator"], dom_loss)
-        dom_acc = domain_accuracy(ds.detach(), dt.detach())
-
-        fooled = self.discriminator(target_feat)
-        gan_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
-        if self.min_domain_acc <= 0 or dom_acc.item() > self.min_domain_acc:
-            self.step(self.optimizers["target"], gan_loss)
-        return {
+        metrics = {
             "loss/domain": dom_loss.detach(),
-            "loss/target_gan": gan_loss.detach(),
-            "acc/domain_batch": dom_acc,
+            "acc/domain_batch": domain_accuracy(ds.detach(), dt.detach()),
         }
+        return dom_loss, metrics, {"target_feat": target_feat}
+
+    def target_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
+        """M_t fools the discriminator just updated; ``min_domain_acc`` may skip its step."""
+        fooled = self.discriminator(carry["target_feat"])
+        gan_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+        return gan_loss, {"loss/target_gan": gan_loss.detach()}, carry
+
+    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        """The phases, except that with ``min_domain_acc`` M_t steps only while D discriminates."""
+        if step < self.pretrain_steps or self.min_domain_acc <= 0:
+            return super().update(source, target, step)
+        (_, loss_d), (_, loss_t) = self.phases(step)
+        dom_loss, metrics, carry = loss_d(source, target, step, {})
+        self.step(self.optimizers["discriminator"], dom_loss)
+        gan_loss, gan_metrics, _ = loss_t(source, target, step, carry)
+        if metrics["acc/domain_batch"].item() > self.min_domain_acc:
+            self.step(self.optimizers["target"], gan_loss)
+        return metrics | gan_metrics

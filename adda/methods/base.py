@@ -22,6 +22,10 @@ from adda.optim import SCHEDULE_KEYS, LRSchedule, build_optimizer
 from adda.registry import METHODS
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+Tensors = dict[str, torch.Tensor]
+# One phase of an update: (source, target, step, carry) -> (loss, metrics, carry); ``carry`` hands
+# tensors (with their graphs) from one phase to the next, such as features computed once.
+PhaseLoss = Callable[[Batch, Batch, int, Tensors], tuple[torch.Tensor, Tensors, Tensors]]
 
 
 @contextmanager
@@ -165,8 +169,31 @@ class Method(nn.Module):
             self.schedule.apply(step)
         return self.update(source, target, step)
 
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
+        """The update at ``step`` as (optimiser name, loss) pairs, in order: each loss is computed,
+        then that optimiser steps on it.  Called once per step on the host, so it may switch
+        stages.  Written so, with no host reads or random draws inside a loss, a method trains
+        stacked with others (:mod:`adda.stacking`); one that needs more overrides :meth:`update`."""
+        raise NotImplementedError(f"{type(self).__name__} overrides update(), not phases()")
+
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        metrics: Tensors = {}
+        carry: Tensors = {}
+        for name, loss_of in self.phases(step):
+            loss, phase_metrics, carry = loss_of(source, target, step, carry)
+            self.step(self.optimizers[name], loss)
+            metrics |= phase_metrics
+        return metrics
+
+    def forward(self, loss_of: PhaseLoss, source: Batch, target: Batch, step: int, carry: Tensors):
+        """One phase's loss: the call :func:`torch.func.functional_call` makes for stacked runs."""
+        return loss_of(source, target, step, carry)
+
+    def cannot_stack(self) -> str | None:
+        """Why this run cannot train stacked with others (``None``: it can)."""
+        if type(self).update is not Method.update:
+            return f"{type(self).__name__} writes its update as code, not as phases"
+        return None
 
     def optimizer_state(self) -> dict[str, Any]:
         return {name: opt.state_dict() for name, opt in self.optimizers.items()}
@@ -233,15 +260,18 @@ class TargetBatchTerm(Method):
     def term(self, target_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
+        return [("model", self.joint_loss)]
+
+    def joint_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         (xs, ys), (xt, _) = source, target
         logits = self.backbone(torch.cat([xs, xt]))
         n = len(xs)
         class_loss = F.cross_entropy(logits[:n], ys)
         value = self.term(logits[n:])
-        self.step(self.optimizers["model"], class_loss + self.sign * self.weight * value)
-        return {
+        metrics = {
             "loss/class": class_loss.detach(),
             self.tag: value.detach(),
             "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
         }
+        return class_loss + self.sign * self.weight * value, metrics, carry

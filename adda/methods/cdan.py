@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from adda.checks import flag
 from adda.errors import ConfigError
 from adda.losses import certainty_weights, domain_accuracy, domain_loss, reverse_gradient
-from adda.methods.base import Batch
+from adda.methods.base import Batch, Tensors
 from adda.methods.grl import GradientReversal
 from adda.registry import METHODS
 
@@ -52,7 +52,7 @@ class ConditionalAdversarial(GradientReversal):
     def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
         return multilinear_map(taps[self.discriminator.tap], logits.detach().softmax(1))
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+    def joint_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         (xs, ys), (xt, _) = source, target
         n = len(xs)
         taps = self.encode_both(xs, xt)
@@ -65,13 +65,17 @@ class ConditionalAdversarial(GradientReversal):
         if self.entropy_weighting:
             weights = torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])
         dom_loss = domain_loss(d[:n], d[n:], weights)
-        metrics: dict[str, torch.Tensor] = {}
+        metrics: Tensors = {}
         loss = self.with_feature_penalty(class_loss + dom_loss, taps["features"], n, metrics)
-        self.step(self.optimizers["model"], loss)
-        return metrics | {
-            "loss/class": class_loss.detach(),
-            "loss/domain": dom_loss.detach(),
-            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-            "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
-            "grl/lambda": torch.tensor(lam),
-        }
+        return (
+            loss,
+            metrics
+            | {
+                "loss/class": class_loss.detach(),
+                "loss/domain": dom_loss.detach(),
+                "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+                "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
+                "grl/lambda": torch.tensor(lam),
+            },
+            carry,
+        )

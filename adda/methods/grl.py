@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from adda.losses import domain_accuracy, domain_loss, reverse_gradient
-from adda.methods.base import Batch, Method
+from adda.methods.base import Batch, Method, PhaseLoss, Tensors
 from adda.registry import METHODS
 
 
@@ -34,7 +34,10 @@ class GradientReversal(Method):
         self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)
         self.start_schedule()
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
+        return [("model", self.joint_loss)]
+
+    def joint_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         (xs, ys), (xt, _) = source, target
         n = len(xs)
         taps = self.encode_both(xs, xt)
@@ -43,13 +46,17 @@ class GradientReversal(Method):
         lam = self.lam(step)
         d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], lam))
         dom_loss = domain_loss(d[:n], d[n:])
-        metrics: dict[str, torch.Tensor] = {}
+        metrics: Tensors = {}
         loss = self.with_feature_penalty(class_loss + dom_loss, taps["features"], n, metrics)
-        self.step(self.optimizers["model"], loss)
-        return metrics | {
-            "loss/class": class_loss.detach(),
-            "loss/domain": dom_loss.detach(),
-            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-            "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
-            "grl/lambda": torch.tensor(lam),
-        }
+        return (
+            loss,
+            metrics
+            | {
+                "loss/class": class_loss.detach(),
+                "loss/domain": dom_loss.detach(),
+                "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+                "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+                "grl/lambda": torch.tensor(lam),
+            },
+            carry,
+        )

@@ -5,10 +5,9 @@ min_{E, C}  E_{(x, y) ~ S} CE(C(E(x)), y)
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
-from adda.methods.base import Batch, Method
+from adda.methods.base import Batch, Method, PhaseLoss, Tensors
 from adda.registry import METHODS
 
 
@@ -25,12 +24,15 @@ class SourceOnly(Method):
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
+        return [("model", self.class_loss)]
+
+    def class_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         x, y = source if self.trains_on == "source" else target
         logits = self.backbone(x)
         loss = F.cross_entropy(logits, y)
-        self.step(self.optimizers["model"], loss)
-        return {
+        metrics = {
             "loss/class": loss.detach(),
             f"acc/{self.trains_on}_batch": (logits.detach().argmax(1) == y).float().mean(),
         }
+        return loss, metrics, carry
