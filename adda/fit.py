@@ -78,9 +78,46 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
+class Clock:
+    """Training seconds: it runs while steps do and stops while a run evaluates or checkpoints;
+    stacked runs share one, since they train in the same seconds."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds, self._since, self._depth = seconds, time.perf_counter(), 0
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Not counting inside; pauses nest (stacked runs pause for all runs' bookkeeping)."""
+        if not self._depth:
+            self.seconds += time.perf_counter() - self._since
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth:
+                self._since = time.perf_counter()
+
+    def read(self) -> float:
+        return self.seconds + time.perf_counter() - self._since
+
+
+def stop_reason(received: list[int], deadline: float | None) -> str | None:
+    """Why training stops after this step: a stop signal, or the time limit; ``None`` if neither."""
+    if received:
+        return f"signal {received[0]}"
+    if deadline is not None and time.time() >= deadline:
+        return "its time limit (trainer.time_limit)"
+    return None
+
+
 @dataclass
 class Loop:
-    """Runs steps ``start .. steps-1``; ``save(step, seconds)`` writes a checkpoint."""
+    """Runs steps ``start .. steps-1``; ``save(step, seconds)`` writes a checkpoint.
+
+    :meth:`run` trains one method; stacked runs (:mod:`adda.stacking`) step together and each
+    run's loop does the rest (:meth:`begin`, :meth:`after_step`, :meth:`end`).
+    """
 
     method: Method
     source: BatchStream
@@ -98,57 +135,72 @@ class Loop:
     probe: Callable[[int], None] | None = None  # called once, after step ``probe_at`` (untimed)
     probe_at: int = -1
     deadline: float | None = None  # time.time() at which to stop, checkpointed (trainer.time_limit)
+    name: str = ""  # what its progress lines begin with (a stacked run's folder)
 
     def run(self, start: int = 0, seconds: float = 0.0) -> float:
         """Train to ``steps``; returns the total training seconds (evaluation excluded)."""
-        meter, last_good = MetricMeter(), None
+        with stop_signals() as received:
+            self.begin(start, Clock(seconds))
+            for step in range(start, self.steps):
+                src, tgt = self.draw()
+                with autocast(src[0].device, self.precision):
+                    metrics = self.method.train_step(src, tgt, step)
+                self.after_step(step + 1, metrics, stop_reason(received, self.deadline), received)
+        return self.end()
+
+    def draw(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """This step's source and target batches, each from its own stream."""
+        src = self.source.next()
+        return src, self.target.next() if self.method.uses_target else src
+
+    def begin(self, start: int, clock: Clock) -> None:
+        self.meter, self.last_good, self.clock = MetricMeter(), None, clock
         live = self.progress is True or (self.progress == "auto" and sys.stderr.isatty())
         self._line_every = max(1, self.steps // 10)
         self._started, self._start_step = time.perf_counter(), start
-        bar = tqdm(
-            range(start, self.steps),
+        self.bar = tqdm(
             initial=start,
             total=self.steps,
-            desc=type(self.method).__name__,
+            desc=self.name or type(self.method).__name__,
             disable=not live,
             dynamic_ncols=True,
             mininterval=1.0,
         )
-        tick = time.perf_counter()
-        with stop_signals() as received:
-            for step in bar:
-                src = self.source.next()
-                tgt = self.target.next() if self.method.uses_target else src
-                with autocast(src[0].device, self.precision):
-                    meter.add(self.method.train_step(src, tgt, step))
-                done = step + 1
-                if done % self.log_every == 0 or done == self.steps:
-                    self._log(meter.read(), done, last_good, bar)
-                if not live and (done % self._line_every == 0 or done == self.steps):
-                    self._progress_line(done)
-                due_eval = self.eval_every and done % self.eval_every == 0 and done != self.steps
-                due_save = self.checkpoint_every and done % self.checkpoint_every == 0 and done != self.steps
-                due_probe = self.probe is not None and done == self.probe_at
-                out_of_time = self.deadline is not None and time.time() >= self.deadline
-                if due_eval or due_save or due_probe or received or out_of_time:
-                    seconds += time.perf_counter() - tick
-                    if due_probe:
-                        self.probe(done)
-                    if due_eval:
-                        self.logger.scalars(self.evaluate(done), done)
-                    if due_save or received or out_of_time:
-                        self._check_weights(done, last_good)
-                        last_good = self.save(done, seconds)
-                    if received or out_of_time:
-                        bar.close()
-                        signum = received[0] if received else None
-                        why = f"signal {signum}" if received else "its time limit (trainer.time_limit)"
-                        raise Interrupted(
-                            f"stopped by {why} after step {done}", signum, done, self.last_values
-                        )
-                    tick = time.perf_counter()
-        bar.close()
-        return seconds + time.perf_counter() - tick
+        self._live = live
+
+    def after_step(
+        self, done: int, metrics: dict[str, torch.Tensor], stop: str | None, received: list[int]
+    ) -> None:
+        """Log, evaluate, checkpoint as due after step ``done``; ``stop``: checkpoint and raise
+        :class:`Interrupted` (``received``: the signals that arrived)."""
+        self.meter.add(metrics)
+        self.bar.update(1)
+        if done % self.log_every == 0 or done == self.steps:
+            self._log(self.meter.read(), done, self.last_good, self.bar)
+        if not self._live and (done % self._line_every == 0 or done == self.steps):
+            self._progress_line(done)
+        due_eval = self.eval_every and done % self.eval_every == 0 and done != self.steps
+        due_save = self.checkpoint_every and done % self.checkpoint_every == 0 and done != self.steps
+        due_probe = self.probe is not None and done == self.probe_at
+        if not (due_eval or due_save or due_probe or stop):
+            return
+        with self.clock.paused():
+            if due_probe:
+                self.probe(done)
+            if due_eval:
+                self.logger.scalars(self.evaluate(done), done)
+            if due_save or stop:
+                self._check_weights(done, self.last_good)
+                self.last_good = self.save(done, self.clock.seconds)
+        if stop:
+            self.bar.close()
+            signum = received[0] if received else None
+            raise Interrupted(f"stopped by {stop} after step {done}", signum, done, self.last_values)
+
+    def end(self) -> float:
+        """The training seconds so far; the bar closes."""
+        self.bar.close()
+        return self.clock.read()
 
     def _log(self, values: dict[str, float], done: int, last_good: str | None, bar: tqdm) -> None:
         bad = [k for k, v in values.items() if not math.isfinite(v)]
@@ -166,7 +218,13 @@ class Loop:
         rate = (done - self._start_step) / max(time.perf_counter() - self._started, 1e-9)
         values = " ".join(f"{k} {v:.3g}" for k, v in (self.last_values or {}).items())
         log.info(
-            "step %d/%d (%d%%) %s | %.1f steps/s", done, self.steps, 100 * done // self.steps, values, rate
+            "%sstep %d/%d (%d%%) %s | %.1f steps/s",
+            f"{self.name}: " if self.name else "",
+            done,
+            self.steps,
+            100 * done // self.steps,
+            values,
+            rate,
         )
 
     def _check_weights(self, done: int, last_good: str | None) -> None:

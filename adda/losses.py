@@ -61,10 +61,15 @@ def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
 
 
 class _ReverseGrad(torch.autograd.Function):
+    generate_vmap_rule = True  # stacked runs (adda.stacking) call it under torch.func.vmap
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
+    def forward(x: torch.Tensor, scale: float) -> torch.Tensor:
         return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[torch.Tensor, float], output: torch.Tensor) -> None:
+        ctx.scale = inputs[1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:

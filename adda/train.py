@@ -14,8 +14,8 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,13 @@ from adda.data import BatchStream, DomainData, FileStream, StreamedDomain, build
 from adda.data.domain import data_workers
 from adda.errors import AddaError, ConfigError
 from adda.evaluate import Predictions, evaluate
-from adda.fit import Interrupted, Loop
+from adda.fit import Clock, Interrupted, Loop, stop_reason, stop_signals
 from adda.methods import Method
 from adda.record import RunRecord
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
-from adda.runtime import resolve_device, seed_everything
+from adda.runtime import autocast, resolve_device, seed_everything
 from adda.selection import Selection
+from adda.stacking import Stack, cannot_stack
 from adda.tensorboard_logger import TensorBoardLogger
 from adda.validators import Outputs, score_all
 
@@ -247,64 +248,255 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
         return train(start.cfg, run_dir, start.state, overrides)
 
 
+class Session:
+    """One run, from its built parts to its written results: :func:`train` drives one, and
+    :func:`train_stacked` several at once.
+
+    Every part is built before ``metrics.json`` first says ``running``; from then on (inside
+    ``with``) the run's record tells how it ended.  ``shared``: the (splits, data) of a run of
+    the same data config, which stacked runs share.
+    """
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        out_dir: Path,
+        state: dict[str, Any] | None,
+        overrides: Sequence[str] = (),
+        shared: tuple[Any, DomainData] | None = None,
+    ) -> None:
+        self.cfg, self.out_dir, self.overrides, self.resumed = cfg, out_dir, overrides, state is not None
+        self.deadline = scheduler.deadline(cfg.trainer.time_limit)
+        splits = shared[0] if shared else load_splits(cfg)  # a folder set's classes are known from here
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.method = build_method(cfg, self.device, len(splits[0].classes))
+        self.data = shared[1] if shared else build_domains(cfg, self.device, splits)
+        self.shared = (splits, self.data)
+        self.streams = batch_streams(self.data, cfg, self.device)
+        self.start, self.seconds = (state["step"], state["seconds"]) if state else (0, 0.0)
+        if state is not None:
+            checkpoint.restore(state, self.method, self.streams)
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.before_save: Callable[[], None] | None = None  # stacked runs: their optimiser rows first
+
+    def __enter__(self) -> Session:
+        cfg, trainer, out_dir = self.cfg, self.cfg.trainer, self.out_dir
+        log.info(
+            "%s on %s, steps %d..%d, writing to %s",
+            cfg.method.name,
+            self.device,
+            self.start,
+            trainer.steps,
+            out_dir,
+        )
+        self._context = ExitStack()
+        with self._context as context:
+            self.record = context.enter_context(RunRecord(out_dir, cfg.method.name).watch())
+            self.board = context.enter_context(
+                TensorBoardLogger(out_dir / "tb", purge_step=self.start or None)
+            )
+            context.enter_context(closing_all(self.streams.values()))
+            self.record.running(self.start)
+            if not self.start:
+                log_samples(self.board, self.data, trainer.preview_images, cfg.seed)
+            analysis = Analysis(
+                out_dir,
+                self.board,
+                self.data.classes,
+                trainer.embed_samples,
+                trainer.embed_every,
+                self.resumed,
+            )
+            selection = Selection(out_dir, trainer.select, resume=self.resumed)
+            self.analysis, self.assess = (
+                analysis,
+                Assessor(self.method, self.data, trainer, selection, analysis),
+            )
+            adapt = self.method.adaptation_start
+            if self.start == adapt == 0:
+                self.assess.before_adaptation(0)
+            self.loop = Loop(
+                self.method,
+                self.streams["source"],
+                self.streams["target"],
+                self.board,
+                trainer.steps,
+                log_every=trainer.log_every,
+                eval_every=trainer.eval_every,
+                checkpoint_every=trainer.checkpoint_every,
+                evaluate=self.assess,
+                save=lambda step, secs: str(self.save(step, secs)),
+                progress=trainer.progress,
+                precision=trainer.precision,
+                probe=self.assess.before_adaptation if self.start < adapt else None,
+                probe_at=adapt,
+                deadline=self.deadline,
+            )
+            self._context = context.pop_all()  # entered: from now on __exit__ closes them
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        return self._context.__exit__(*exc)
+
+    def save(self, step: int, seconds: float) -> Path:
+        if self.before_save is not None:
+            self.before_save()
+        return checkpoint.save(self.out_dir, self.method, self.streams, step, seconds, self.config)
+
+    def finish(self, seconds: float) -> dict[str, Any]:
+        """The last evaluation, checkpoint and results of a run trained to its last step."""
+        cfg, steps = self.cfg, self.cfg.trainer.steps
+        self.board.scalars(self.assess(steps), steps)
+        self.save(steps, seconds)
+        final = self.analysis.final(self.assess.preds, self.data.evals, steps)
+        metrics = self.record.done(results(cfg, self.method, self.assess, self.data, seconds, final))
+        self.board.hparams(hparams(cfg, self.overrides), {k: metrics[k] for k in HPARAM_METRICS})
+        return metrics
+
+
 def train(
     cfg: DictConfig, out_dir: Path, state: dict[str, Any] | None, overrides: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Fit from step 0, or from the checkpoint ``state``, then assess and write the results.
-
-    Every part is built before ``metrics.json`` first says ``running``; from then on the run's
-    record tells how it ended.
-    """
-    trainer, deadline = cfg.trainer, scheduler.deadline(cfg.trainer.time_limit)
-    splits = load_splits(cfg)  # file lists for a folder set; the classes are known from here
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    method = build_method(cfg, device, len(splits[0].classes))
-    data = build_domains(cfg, device, splits)
-    streams = batch_streams(data, cfg, device)
-    start, seconds = (state["step"], state["seconds"]) if state else (0, 0.0)
-    if state is not None:
-        checkpoint.restore(state, method, streams)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    log.info("%s on %s, steps %d..%d, writing to %s", cfg.method.name, device, start, trainer.steps, out_dir)
-    with (
-        RunRecord(out_dir, cfg.method.name).watch() as record,
-        TensorBoardLogger(out_dir / "tb", purge_step=start or None) as board,
-        closing_all(streams.values()),
-    ):
-        record.running(start)
-        if not start:
-            log_samples(board, data, trainer.preview_images, cfg.seed)
-        resumed, adapt = state is not None, method.adaptation_start
-        analysis = Analysis(out_dir, board, data.classes, trainer.embed_samples, trainer.embed_every, resumed)
-        assess = Assessor(method, data, trainer, Selection(out_dir, trainer.select, resume=resumed), analysis)
-        if start == adapt == 0:
-            assess.before_adaptation(0)
-        loop = Loop(
-            method,
-            streams["source"],
-            streams["target"],
-            board,
-            trainer.steps,
-            log_every=trainer.log_every,
-            eval_every=trainer.eval_every,
-            checkpoint_every=trainer.checkpoint_every,
-            evaluate=assess,
-            save=lambda step, secs: str(checkpoint.save(out_dir, method, streams, step, secs, config)),
-            progress=trainer.progress,
-            precision=trainer.precision,
-            probe=assess.before_adaptation if start < adapt else None,
-            probe_at=adapt,
-            deadline=deadline,
-        )
-        seconds = loop.run(start, seconds)
-        board.scalars(assess(trainer.steps), trainer.steps)
-        checkpoint.save(out_dir, method, streams, trainer.steps, seconds, config)
-        final = analysis.final(assess.preds, data.evals, trainer.steps)
-        metrics = record.done(results(cfg, method, assess, data, seconds, final))
-        board.hparams(hparams(cfg, overrides), {k: metrics[k] for k in HPARAM_METRICS})
-    say_how_it_went(metrics, method, cfg, out_dir)
+    """Fit from step 0, or from the checkpoint ``state``, then assess and write the results."""
+    with Session(cfg, out_dir, state, overrides) as session:
+        metrics = session.finish(session.loop.run(session.start, session.seconds))
+    say_how_it_went(metrics, session.method, cfg, out_dir)
     return metrics
+
+
+def train_stacked(sessions: Sequence[Session]) -> list[dict[str, Any] | Exception]:
+    """Train ``sessions`` (one config but the seed, all at the same step) as one stacked model
+    (:mod:`adda.stacking`); each run is assessed, checkpointed and written as if alone.  A run that
+    fails (a NaN) ends failed and the others go on; a stop signal or the time limit checkpoints
+    them all.  Returns each run's metrics, or the error it ended with."""
+    stack = Stack([s.method for s in sessions])
+    outcomes: list[dict[str, Any] | Exception | None] = [None] * len(sessions)
+    active: list[int] = []
+    for k, session in enumerate(sessions):
+        session.before_save = lambda k=k: stack.export_optimizer_states(k)
+        try:
+            session.__enter__()
+        except Exception as err:
+            outcomes[k] = err
+            continue
+        session.loop.name = session.out_dir.name
+        active.append(k)
+    start, steps = sessions[0].start, sessions[0].cfg.trainer.steps
+    clocks = [Clock(s.seconds) for s in sessions]
+
+    def end(k: int, err: Exception) -> None:
+        outcomes[k] = err
+        sessions[k].__exit__(type(err), err, err.__traceback__)
+        active.remove(k)
+
+    with stop_signals() as received:
+        for k in active:
+            sessions[k].loop.begin(start, clocks[k])
+        for step in range(start, steps):
+            if not active:
+                break
+            drawn = {k: sessions[k].loop.draw() for k in active}  # a failed run's rows take another's
+            batches = [drawn.get(k, drawn[active[0]]) for k in range(len(sessions))]
+            with autocast(batches[0][0][0].device, sessions[0].cfg.trainer.precision):
+                metrics = stack.train_step(batches, step)
+            stop = stop_reason(received, sessions[0].deadline)
+            with ExitStack() as paused:  # one run's evaluation is no other run's training time
+                for k in active:
+                    paused.enter_context(clocks[k].paused())
+                for k in list(active):
+                    try:
+                        sessions[k].loop.after_step(step + 1, metrics[k], stop, received)
+                    except Exception as err:
+                        end(k, err)
+    seconds = {k: sessions[k].loop.end() for k in active}  # before any run's final evaluation
+    for k in list(active):
+        try:
+            outcomes[k] = sessions[k].finish(seconds[k])
+        except Exception as err:
+            end(k, err)
+        else:
+            sessions[k].__exit__(None, None, None)
+            active.remove(k)
+            say_how_it_went(outcomes[k], sessions[k].method, sessions[k].cfg, sessions[k].out_dir)
+    return outcomes
+
+
+def run_group(jobs: Sequence[tuple[DictConfig, Path, Sequence[str]]], max_stack: int) -> list[float]:
+    """A sweep's jobs of one config but the seed (``hydra/launcher=stacked``): each is planned as
+    :func:`run` plans one (a done run is left alone, a stopped one resumes), and those at the same
+    step train stacked, up to ``max_stack`` at a time.  A method that cannot stack says why in one
+    line and its runs train one after another.  Returns each job's objective (NaN: it failed)."""
+    values: list[float] = [float("nan")] * len(jobs)
+    pending: dict[int, list[tuple[int, DictConfig, Path, dict[str, Any] | None, Sequence[str]]]] = {}
+    with ExitStack() as locks:
+        for i, (cfg, out_dir, overrides) in enumerate(jobs):
+            try:
+                check_config(cfg)
+                run_dir = run_folder.folder(cfg, out_dir)
+                locks.enter_context(run_folder.exclusive(run_dir))
+                start = run_folder.plan(cfg, run_dir, overrides)
+            except Exception as err:
+                values[i] = end_of(err, cfg, out_dir, sweeping=True)
+                continue
+            if start.done is not None:
+                values[i] = start.done[cfg.objective]
+                log.info("%s is done: nothing to do, its results stand", run_dir)
+                continue
+            step = start.state["step"] if start.state else 0
+            pending.setdefault(step, []).append((i, start.cfg, run_dir, start.state, overrides))
+        for group in pending.values():
+            for chunk in (group[j : j + max_stack] for j in range(0, len(group), max_stack)):
+                for i, value in _train_chunk(chunk, jobs):
+                    values[i] = value
+    return values
+
+
+def _train_chunk(chunk, jobs) -> Iterator[tuple[int, float]]:
+    """Build a chunk's sessions (sharing their data) and train them stacked, or alone if they cannot stack."""
+    sessions: list[tuple[int, Session]] = []
+    shared = None
+    for i, cfg, run_dir, state, overrides in chunk:
+        try:
+            session = Session(cfg, run_dir, state, overrides, shared)
+        except Exception as err:
+            yield i, end_of(err, cfg, jobs[i][1], sweeping=True)
+            continue
+        shared = session.shared
+        sessions.append((i, session))
+    if not sessions:
+        return
+    why = cannot_stack(sessions[0][1].method) if len(sessions) > 1 else "one run"
+    if why is not None:
+        if len(sessions) > 1:
+            log.info(
+                "%d runs of %s train one after another, not stacked: %s",
+                len(sessions),
+                sessions[0][1].cfg.method.name,
+                why,
+            )
+        outcomes = []
+        for _, session in sessions:
+            try:
+                with session:
+                    outcomes.append(session.finish(session.loop.run(session.start, session.seconds)))
+                say_how_it_went(outcomes[-1], session.method, session.cfg, session.out_dir)
+            except Exception as err:
+                outcomes.append(err)
+    else:
+        log.info("%d runs of %s train stacked as one model", len(sessions), sessions[0][1].cfg.method.name)
+        outcomes = train_stacked([s for _, s in sessions])
+    interrupted = None
+    for (i, session), outcome in zip(sessions, outcomes, strict=True):
+        if isinstance(outcome, Interrupted):
+            interrupted = interrupted or (outcome, session, i)
+        elif isinstance(outcome, Exception):
+            yield i, end_of(outcome, session.cfg, session.out_dir, sweeping=True)
+        else:
+            yield i, outcome[session.cfg.objective]
+    if interrupted is not None:  # all of the chunk stopped: each recorded, then one exit
+        err, session, i = interrupted
+        yield i, end_of(err, session.cfg, session.out_dir, sweeping=True)
 
 
 @contextmanager

@@ -19,6 +19,13 @@ automatic evaluation batch and at 1000.
     python scripts/bench_speed.py                                   # CPU, batches 64 and 512
     python scripts/bench_speed.py --device cuda --precision bf16 --compile
     python scripts/bench_speed.py --folders outputs/folders/seed64 --only-folders --batch-sizes 32 64
+
+* stacked: with ``--stacked 1,4,16``, K runs of ``grl`` and ``adda`` (seeds 0..K-1) trained as one
+  stacked model (:mod:`adda.stacking`, as ``hydra/launcher=stacked`` does) against the same K runs
+  one after another, each drawing its own batches: total and per-run source images/s, and the ratio.
+
+    python scripts/bench_speed.py --stacked 1,4,16 --batch-sizes 64
+    python scripts/bench_speed.py --stacked 1,4,16 --device cuda
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from adda.losses import domain_loss, reverse_gradient
 from adda.optim import build_optimizer
 from adda.registry import BACKBONES, DISCRIMINATORS
 from adda.runtime import autocast, seed_everything
+from adda.stacking import Stack
 from adda.tensorboard_logger import TensorBoardLogger
 from adda.train import batch_streams, build_method
 
@@ -67,6 +75,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--folders", type=Path, default=None, help="exported PNG folders: time the streamed path")
     p.add_argument("--stream-workers", type=int, nargs="+", default=[0, 2, 4])
     p.add_argument("--only-folders", action="store_true", help="skip the digit-path comparisons")
+    p.add_argument(
+        "--stacked",
+        type=lambda v: [int(k) for k in v.split(",")],
+        default=None,
+        help="K,K,...: time K stacked runs against K one after another (only that)",
+    )
     args = p.parse_args()
     cuda = args.device.startswith("cuda")
     args.steps = args.steps or (200 if cuda else 20)
@@ -174,8 +188,8 @@ def bare_rate(cfg, adversarial: bool, args, device) -> float:
     return args.steps * batch / (time.perf_counter() - tick)
 
 
-def resident_streams(data, batch: int, device: torch.device) -> list[BatchStream]:
-    return [BatchStream(d, batch, torch.Generator(device).manual_seed(i)) for i, d in enumerate(data)]
+def resident_streams(data, batch: int, device: torch.device, seed: int = 0) -> list[BatchStream]:
+    return [BatchStream(d, batch, torch.Generator(device).manual_seed(seed + i)) for i, d in enumerate(data)]
 
 
 def folder_lines(args: argparse.Namespace, device: torch.device, tmp: Path) -> None:
@@ -198,6 +212,48 @@ def folder_lines(args: argparse.Namespace, device: torch.device, tmp: Path) -> N
                 f"step time / resident {resident_rate / rate:5.2f}x",
                 flush=True,
             )
+
+
+def stacked_lines(args: argparse.Namespace, data, device: torch.device) -> None:
+    """K runs stacked against the same K runs one after another, per method and batch size."""
+    for batch in args.batch_sizes:
+        for name in ("grl", "adda"):
+            cfg = config(args, name, batch)
+            for k in args.stacked:
+                alone = sum(stacked_seconds(cfg, data, device, args, [seed]) for seed in range(k))
+                together = stacked_seconds(cfg, data, device, args, list(range(k)))
+                images = k * args.steps * batch
+                line = f"batch {batch:4d}  {name:5s} K={k:3d}  stacked {images / together:9,.0f} img/s in all"
+                line += f" ({images / together / k:8,.0f} per run)  one after another {images / alone:9,.0f}"
+                print(f"{line} img/s  stacked/one-by-one {alone / together:5.2f}x", flush=True)
+
+
+def stacked_seconds(cfg, data, device: torch.device, args: argparse.Namespace, seeds: list[int]) -> float:
+    """Seconds of ``args.steps`` timed steps of runs ``seeds``: alone for one seed, else stacked."""
+    methods, streams = [], []
+    for seed in seeds:
+        seed_everything(seed)
+        methods.append(build_method(cfg, device))
+        streams.append(resident_streams(data, cfg.trainer.batch_size, device, seed))
+    stack = Stack(methods) if len(methods) > 1 else None
+    start = first_step(methods[0])
+    if start:  # straight to the adaptation stage, as a run resumed there would be
+        for method in methods:
+            method.start_adaptation()
+    seconds = 0.0
+    for begin, n in ((start, args.warmup), (start + args.warmup, args.steps)):
+        sync(device)
+        tick = time.perf_counter()
+        for step in range(begin + 1, begin + n + 1):
+            batches = [(s.next(), t.next()) for s, t in streams]
+            with autocast(device, args.precision):
+                if stack is None:
+                    metrics = [methods[0].train_step(*batches[0], step)]
+                else:
+                    metrics = stack.train_step(batches, step)
+        float(sum(m["acc/domain_batch"] for m in metrics))  # reading a metric: a device sync
+        seconds = time.perf_counter() - tick
+    return seconds
 
 
 def make_loaders(cfg, args, device, batch: int) -> tuple[DataLoader, DataLoader]:
@@ -235,6 +291,9 @@ def main() -> None:
     base = config(args, "grl", args.batch_sizes[0])
     domains = build_domains(base, device)
     data = (domains.source, domains.target)
+    if args.stacked:
+        stacked_lines(args, data, device)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for batch in args.batch_sizes:
             loaders = make_loaders(base, args, device, batch)

@@ -1,0 +1,157 @@
+"""Runs of one configuration that differ only in their seed, trained as one stacked model.
+
+Each run keeps its own :class:`~adda.methods.Method`, built exactly as if it ran alone; its
+parameters and buffers become rows of stacked tensors (one row per run), so evaluating,
+checkpointing and selecting a run read its own row and need nothing new.  A step runs each phase
+of the update (:meth:`Method.phases`) once for all runs, through :func:`torch.func.vmap` over
+:func:`torch.func.functional_call`, and one optimiser per phase steps the stacked tensors: Adam
+and SGD are elementwise, so each row's update is its own run's.  What ``vmap`` cannot batch is
+refused up front (:func:`cannot_stack`), and such runs train alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from adda.methods import Method
+from adda.methods.base import Batch, Tensors
+
+
+def cannot_stack(method: Method) -> str | None:
+    """Why ``method`` cannot train stacked (``None``: it can): an update not written as phases,
+    or a network that draws random numbers while training (dropout), which ``vmap`` would draw
+    differently from a run alone."""
+    why = method.cannot_stack()
+    if why is not None:
+        return why
+    random = [type(m).__name__ for m in method.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    if random:
+        return f"its networks draw random numbers while training ({random[0]})"
+    return None
+
+
+def _stack_rows(named: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """One stacked tensor per name; each run's own tensor becomes a view of its row, so whatever
+    holds it (its optimiser, its checkpoint code) keeps working on the stacked storage."""
+    stacked = {}
+    for name, first in named[0].items():
+        rows = [run[name] for run in named]
+        both = torch.stack([row.detach() for row in rows]).requires_grad_(first.requires_grad)
+        for k, row in enumerate(rows):
+            row.data = both.detach()[k]
+        stacked[name] = both
+    return stacked
+
+
+class Stack:
+    """``methods`` (one per run, same configuration but the seed) trained as one."""
+
+    def __init__(self, methods: Sequence[Method]) -> None:
+        self.methods, self.template = list(methods), methods[0]
+        per_run = [dict(m.named_parameters()) for m in self.methods]
+        self.params = _stack_rows(per_run)
+        # A bool buffer steers control flow on the host (ADDA's stage); it stays each run's own.
+        buffers = [{n: b for n, b in m.named_buffers() if b.dtype != torch.bool} for m in self.methods]
+        self.buffers = _stack_rows(buffers)
+        self.names = {id(p): n for n, p in per_run[0].items()}
+        self.optimizers = {
+            name: self._stacked_optimizer(opt) for name, opt in self.template.optimizers.items()
+        }
+        self.import_optimizer_states()
+
+    def __len__(self) -> int:
+        return len(self.methods)
+
+    def _stacked_optimizer(self, opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        groups = [
+            {
+                **{k: v for k, v in g.items() if k != "params"},
+                "params": [self.params[self.names[id(p)]] for p in g["params"]],
+            }
+            for g in opt.param_groups
+        ]
+        return type(opt)(groups, **opt.defaults)
+
+    def _pairs(self, name: str, run: int):
+        """(stacked tensor, run ``run``'s parameter) for each parameter of optimiser ``name``."""
+        stacked, own = self.optimizers[name], self.methods[run].optimizers[name]
+        for gs, g in zip(stacked.param_groups, own.param_groups, strict=True):
+            yield from zip(gs["params"], g["params"], strict=True)
+
+    def import_optimizer_states(self) -> None:
+        """The stacked optimisers' state from the runs' own (restored from their checkpoints)."""
+        for name, stacked in self.optimizers.items():
+            columns = zip(*(list(self._pairs(name, run)) for run in range(len(self))), strict=True)
+            for column in columns:
+                (both, first), own = column[0], [m.optimizers[name] for m in self.methods]
+                states = [opt.state.get(p) for opt, (_, p) in zip(own, column, strict=True)]
+                if states[0]:
+                    stacked.state[both] = {
+                        k: torch.stack([s[k] for s in states]) if _elementwise(v, first) else _copy(v)
+                        for k, v in states[0].items()
+                    }
+
+    def export_optimizer_states(self, run: int) -> None:
+        """Run ``run``'s own optimisers get its row of the stacked state and the current
+        hyperparameters: its checkpoint then holds what a run alone would have."""
+        for name, stacked in self.optimizers.items():
+            own = self.methods[run].optimizers[name]
+            for gs, g in zip(stacked.param_groups, own.param_groups, strict=True):
+                g.update({k: v for k, v in gs.items() if k != "params"})
+            for both, p in self._pairs(name, run):
+                if stacked.state.get(both):
+                    own.state[p] = {
+                        k: v[run].clone() if _elementwise(v, both) else _copy(v)
+                        for k, v in stacked.state[both].items()
+                    }
+
+    def _follow(self, name: str) -> None:
+        """The stacked optimiser ``name`` takes the first run's hyperparameters (its schedule's
+        learning rate) and the stacked tensors its parameters' flags (ADDA freezes M_s)."""
+        for gs, g in zip(
+            self.optimizers[name].param_groups, self.template.optimizers[name].param_groups, strict=True
+        ):
+            gs.update({k: v for k, v in g.items() if k != "params"})
+        for both, p in self._pairs(name, 0):
+            both.requires_grad_(p.requires_grad)
+
+    def train_step(self, batches: Sequence[tuple[Batch, Batch]], step: int) -> list[Tensors]:
+        """One step of every run on its own (source, target) batch; each run's metrics."""
+        plans = []
+        for method in self.methods:  # host-side work of each run: schedules, stage switches
+            if method.schedule is not None:
+                method.schedule.apply(step)
+            plans.append(method.phases(step))
+        source = tuple(torch.stack(parts) for parts in zip(*(s for s, _ in batches), strict=True))
+        target = tuple(torch.stack(parts) for parts in zip(*(t for _, t in batches), strict=True))
+        metrics: Tensors = {}
+        carry: Tensors = {}
+        for name, loss_of in plans[0]:
+            self._follow(name)
+
+            def one_run(params, buffers, source, target, carry, loss_of=loss_of):
+                return functional_call(
+                    self.template, (params, buffers), (loss_of, source, target, step, carry)
+                )
+
+            loss, phase_metrics, carry = vmap(one_run)(self.params, self.buffers, source, target, carry)
+            optimizer = self.optimizers[name]
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()  # rows share no parameter: each gets its own run's gradient
+            optimizer.step()
+            metrics |= phase_metrics
+        return [{k: v[run] for k, v in metrics.items()} for run in range(len(self))]
+
+
+def _elementwise(value: object, param: torch.Tensor) -> bool:
+    """Whether an optimiser state entry holds one number per element of ``param`` (Adam's
+    moments, SGD's momentum) rather than one for all (Adam's step count)."""
+    return torch.is_tensor(value) and value.shape == param.shape
+
+
+def _copy(value: object) -> object:
+    return value.clone() if torch.is_tensor(value) else value

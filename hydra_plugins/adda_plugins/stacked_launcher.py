@@ -1,0 +1,127 @@
+"""``hydra/launcher=stacked``: a sweep's runs of one config but the seed trained as one stacked model.
+
+Hydra prepares each job as its basic launcher does (folder, ``.hydra/``, log file), through
+:func:`hydra.core.utils.run_job`; the jobs whose overrides differ only in ``seed`` then train
+together (:func:`adda.train.run_group`), at most ``max_stack`` at a time, and each still gets its
+own results.  The other jobs form groups of their own.
+"""
+
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+# The keys whose values may differ within a stacked group: they change no shape and no host decision.
+STACKABLE_KEYS = ("seed",)
+
+
+@dataclass
+class StackedLauncherConf:
+    _target_: str = "hydra_plugins.adda_plugins.stacked_launcher.StackedLauncher"
+    max_stack: int = 16  # most runs trained as one model (memory grows with it)
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="adda"
+)
+
+
+def stacking_key(overrides: Sequence[str]) -> tuple[str, ...]:
+    """What a job's overrides say but for the keys a stacked group may vary."""
+    return tuple(sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in STACKABLE_KEYS))
+
+
+def prepared(cfg: DictConfig) -> tuple[DictConfig, Path, list[str]]:
+    """The task function each job is 'run' with: it returns what the group needs to train it."""
+    hydra_cfg = HydraConfig.get()
+    return cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
+
+
+class StackedLauncher(Launcher):
+    def __init__(self, max_stack: int = 16) -> None:
+        super().__init__()
+        if not isinstance(max_stack, int) or max_stack < 1:
+            raise ValueError(f"hydra.launcher.max_stack={max_stack!r}: give a whole number >= 1")
+        self.max_stack = max_stack
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from adda.train import run_group  # the package, imported only when this launcher runs
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, overrides in enumerate(job_overrides):
+            groups.setdefault(stacking_key(overrides), []).append(i)
+        log.info(
+            "Launching %d jobs in %d stacked groups (max_stack %d)",
+            len(job_overrides),
+            len(groups),
+            self.max_stack,
+        )
+        returns: list[JobReturn | None] = [None] * len(job_overrides)
+        for members in groups.values():
+            jobs: list[tuple[DictConfig, Path, list[str]]] = []
+            for i in members:
+                idx = initial_job_idx + i
+                log.info("\t#%d : %s", idx, " ".join(filter_overrides(job_overrides[i])))
+                sweep_config = self.hydra_context.config_loader.load_sweep_config(
+                    self.config, list(job_overrides[i])
+                )
+                with open_dict(sweep_config):
+                    sweep_config.hydra.job.id = idx
+                    sweep_config.hydra.job.num = idx
+                returns[i] = run_job(
+                    hydra_context=self.hydra_context,
+                    task_function=prepared,
+                    config=sweep_config,
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                )
+                jobs.append(returns[i].return_value)
+            with each_log_file([out / f"{self.config.hydra.job.name}.log" for _, out, _ in jobs]):
+                values = run_group(jobs, self.max_stack)
+            for i, value in zip(members, values, strict=True):
+                returns[i].return_value, returns[i].status = value, JobStatus.COMPLETED
+        return returns
+
+
+class each_log_file:  # noqa: N801 (a context manager, used as one)
+    """While inside, the root logger also writes to each job's log file (run_job pointed it at
+    the last one prepared): each run's log has the group's lines, its own among them."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        root = logging.getLogger()
+        existing = {getattr(h, "baseFilename", None) for h in root.handlers}
+        self.handlers = [logging.FileHandler(p) for p in paths if str(p.resolve()) not in existing]
+        template = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
+        for h in self.handlers:
+            if template is not None:
+                h.setFormatter(template.formatter)
+                h.setLevel(template.level)
+
+    def __enter__(self) -> None:
+        for h in self.handlers:
+            logging.getLogger().addHandler(h)
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self.handlers:
+            logging.getLogger().removeHandler(h)
+            h.close()

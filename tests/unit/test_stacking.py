@@ -1,0 +1,134 @@
+"""Stacked runs (adda.stacking): each run's losses, states and checkpoints are those it has alone."""
+
+import copy
+
+import pytest
+import torch
+
+from adda.data import build_domains, load_splits
+from adda.registry import METHODS
+from adda.runtime import seed_everything
+from adda.stacking import Stack, cannot_stack
+from adda.train import batch_streams, build_method
+from tests.conftest import compose_cfg
+
+SEEDS = (0, 1, 2)
+
+
+def built(method: str, seed: int, steps: int, *extra: str):
+    cfg = compose_cfg("debug=synthetic", f"method={method}", f"seed={seed}", f"trainer.steps={steps}", *extra)
+    splits = load_splits(cfg)
+    seed_everything(cfg.seed)
+    run = build_method(cfg, torch.device("cpu"), len(splits[0].classes))
+    streams = batch_streams(build_domains(cfg, torch.device("cpu"), splits), cfg, torch.device("cpu"))
+    return run, streams
+
+
+def draw(streams):
+    return streams["source"].next(), streams["target"].next()
+
+
+def alone(method: str, seed: int, steps: int, *extra: str) -> list[dict[str, float]]:
+    run, streams = built(method, seed, steps, *extra)
+    return [{k: v.item() for k, v in run.train_step(*draw(streams), step).items()} for step in range(steps)]
+
+
+def stacked(method: str, steps: int, *extra: str, seeds=SEEDS, until=None):
+    runs = [built(method, seed, steps, *extra) for seed in seeds]
+    stack = Stack([run for run, _ in runs])
+    history = [[] for _ in seeds]
+    for step in range(steps if until is None else until):
+        for k, metrics in enumerate(stack.train_step([draw(s) for _, s in runs], step)):
+            history[k].append({name: v.item() for name, v in metrics.items()})
+    return stack, runs, history
+
+
+def worst_difference(a: list[dict[str, float]], b: list[dict[str, float]]) -> float:
+    assert len(a) == len(b) and all(x.keys() == y.keys() for x, y in zip(a, b, strict=True))
+    return max(abs(x[k] - y[k]) for x, y in zip(a, b, strict=True) for k in x)
+
+
+STACKABLE = [name for name in METHODS.names() if cannot_stack(built(name, 0, 4)[0]) is None]
+
+
+@pytest.mark.parametrize("method", ["grl", "adda"])
+def test_each_stacked_run_has_the_losses_it_has_alone_over_20_steps(method):
+    _, _, history = stacked(method, 20)  # adda: 10 pre-training steps, then 10 of adaptation
+    for k, seed in enumerate(SEEDS):
+        own = alone(method, seed, 20)
+        assert worst_difference(history[k], own) < 1e-4
+    assert history[0] != history[1]  # the seeds make different runs: the rows are not one run
+
+
+@pytest.mark.parametrize("method", STACKABLE)
+def test_every_stackable_method_matches_its_runs_alone(method):
+    _, _, history = stacked(method, 10, seeds=(0, 1))
+    for k, seed in enumerate((0, 1)):
+        assert worst_difference(history[k], alone(method, seed, 10)) < 1e-4
+
+
+def test_the_stacked_methods_include_the_joint_and_the_staged_games():
+    assert {"source_only", "grl", "cdan", "adda"} <= set(STACKABLE)
+
+
+def test_a_method_that_cannot_stack_says_why():
+    why = cannot_stack(built("minimax", 0, 4)[0])
+    assert why is not None and "phases" in why
+    gated = cannot_stack(built("adda", 0, 4, "method.min_domain_acc=0.6")[0])
+    assert gated is not None and "min_domain_acc" in gated
+    dropout = cannot_stack(built("grl", 0, 4, "backbone=dtn")[0])
+    assert dropout is not None and "Dropout" in dropout
+
+
+def test_each_run_reads_and_writes_its_own_row_of_the_stack():
+    stack, runs, _ = stacked("grl", 3)
+    for name, both in stack.params.items():
+        for k, (run, _) in enumerate(runs):
+            own = dict(run.named_parameters())[name]
+            assert own.data_ptr() == both[k].data_ptr()  # a view: its evaluation sees the stacked values
+    assert not torch.equal(stack.params["backbone.head.weight"][0], stack.params["backbone.head.weight"][1])
+
+
+def test_a_runs_checkpointed_optimiser_state_is_the_one_it_has_alone():
+    stack, runs, _ = stacked("grl", 5)
+    stack.export_optimizer_states(1)
+    ours = runs[1][0].optimizer_state()["model"]
+    run, streams = built("grl", SEEDS[1], 5)
+    for step in range(5):
+        run.train_step(*draw(streams), step)
+    theirs = run.optimizer_state()["model"]
+    assert ours["state"].keys() == theirs["state"].keys() and len(ours["state"]) > 0
+    for i, state in theirs["state"].items():
+        assert float(ours["state"][i]["step"]) == float(state["step"]) == 5
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert ours["state"][i][key].shape == state[key].shape
+            assert torch.allclose(ours["state"][i][key], state[key], atol=1e-6, rtol=1e-3)
+    assert ours["param_groups"][0]["lr"] == theirs["param_groups"][0]["lr"]
+
+
+def test_a_stack_rebuilt_from_its_runs_checkpoints_continues_exactly():
+    stack, runs, _ = stacked("adda", 12, until=8)  # stopped at step 8, in the adaptation stage
+    saved = []
+    for k, (run, streams) in enumerate(runs):
+        stack.export_optimizer_states(k)  # what its checkpoint holds
+        state = (run.state_dict(), run.optimizer_state(), {n: s.state_dict() for n, s in streams.items()})
+        saved.append(copy.deepcopy(state))
+    on = [continue_for(stack, runs, 8, 12)]
+
+    rebuilt = []
+    for seed, (model, optimizers, positions) in zip(SEEDS, saved, strict=True):
+        run, streams = built("adda", seed, 12)
+        run.load_state_dict(model)
+        run.load_optimizer_state(optimizers)
+        for name, stream in streams.items():
+            stream.load_state_dict(positions[name])
+        rebuilt.append((run, streams))
+    resumed = continue_for(Stack([run for run, _ in rebuilt]), rebuilt, 8, 12)
+    assert resumed == on[0]
+
+
+def continue_for(stack, runs, start, end):
+    return [
+        [{n: v.item() for n, v in m.items()} for m in stack.train_step([draw(s) for _, s in runs], step)]
+        for step in range(start, end)
+    ]
