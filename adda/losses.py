@@ -99,7 +99,11 @@ class AdversarialWeight:
         self.weight, self.ramp, self.gamma, self.steps = weight, ramp, gamma, steps
 
     def __call__(self, step: int) -> float:
-        return self.weight * (dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0)
+        return self.weight * self.ramp_at(step)
+
+    def ramp_at(self, step: int) -> float:
+        """The ramp's factor alone (1 without one)."""
+        return dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0
 
 
 Model = Callable[[torch.Tensor], torch.Tensor]

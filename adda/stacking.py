@@ -126,8 +126,10 @@ class Stack:
             if method.schedule is not None:
                 method.schedule.apply(step)
             plans.append(method.phases(step))
-        source = tuple(torch.stack(parts) for parts in zip(*(s for s, _ in batches), strict=True))
-        target = tuple(torch.stack(parts) for parts in zip(*(t for _, t in batches), strict=True))
+        # Runs side by side within each image's row, (B, K, C, H, W): vmap then folds the runs into
+        # the channels of a grouped convolution, and back, as views, never copying a batch.
+        source = tuple(torch.stack(parts, 1) for parts in zip(*(s for s, _ in batches), strict=True))
+        target = tuple(torch.stack(parts, 1) for parts in zip(*(t for _, t in batches), strict=True))
         metrics: Tensors = {}
         carry: Tensors = {}
         for name, loss_of in plans[0]:
@@ -138,7 +140,8 @@ class Stack:
                     self.template, (params, buffers), (loss_of, source, target, step, carry)
                 )
 
-            loss, phase_metrics, carry = vmap(one_run)(self.params, self.buffers, source, target, carry)
+            batched = vmap(one_run, in_dims=(0, 0, 1, 1, 0))
+            loss, phase_metrics, carry = batched(self.params, self.buffers, source, target, carry)
             optimizer = self.optimizers[name]
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()  # rows share no parameter: each gets its own run's gradient

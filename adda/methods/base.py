@@ -70,6 +70,9 @@ class Method(nn.Module):
     uses_target = True
     uses_discriminator = True
     uses_target_labels = False  # only an oracle may read them; results mark it
+    # Scalar ``method.*`` keys the losses read as 0-d buffers (:meth:`per_run`), so runs that
+    # differ in them still train stacked (hydra/launcher=stacked).
+    stacked_knobs: tuple[str, ...] = ()
     adaptation_start = 0  # the step adaptation begins at (ADDA: after pre-training); analysed there
 
     def __init__(
@@ -98,6 +101,11 @@ class Method(nn.Module):
             for p in sub.parameters()
         ]
         return build_optimizer(params, self.optim_cfg, trunk=trunk, **override)
+
+    def per_run(self, name: str, value: float) -> None:
+        """``self.<name>``: a scalar as a 0-d buffer (left out of checkpoints: the config holds it),
+        which stacked runs each read from their own row."""
+        self.register_buffer(name, torch.tensor(float(value)), persistent=False)
 
     def adversarial_weight(self, weight: float, ramp: bool, ramp_gamma: float) -> AdversarialWeight:
         """The adversarial term's weight schedule over this run's steps, its arguments checked."""
@@ -248,12 +256,13 @@ class TargetBatchTerm(Method):
     gives :meth:`term`, its ``sign`` and the ``tag`` it is logged under."""
 
     uses_discriminator = False
+    stacked_knobs = ("weight",)
     sign = 1.0
     tag = ""
 
     def __init__(self, backbone, discriminator, optim, steps, weight: float = 1.0) -> None:
         super().__init__(backbone, discriminator, optim, steps)
-        self.weight = non_negative("weight", weight)
+        self.per_run("weight", non_negative("weight", weight))
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
 

@@ -58,7 +58,7 @@ class ConditionalAdversarial(GradientReversal):
         taps = self.encode_both(xs, xt)
         logits = self.backbone.head(taps["features"])
         class_loss = F.cross_entropy(logits[:n], ys)
-        lam = self.lam(step)
+        lam = self.weight * self.lam.ramp_at(step)
         probs = logits.detach().softmax(1)
         d = self.discriminator(reverse_gradient(multilinear_map(taps[self.discriminator.tap], probs), lam))
         weights = None
@@ -75,7 +75,7 @@ class ConditionalAdversarial(GradientReversal):
                 "loss/domain": dom_loss.detach(),
                 "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
                 "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
-                "grl/lambda": torch.tensor(lam),
+                "grl/lambda": lam.detach(),
             },
             carry,
         )

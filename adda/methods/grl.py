@@ -9,7 +9,6 @@ ramps from 0 to 1 over training progress p (their Section 5.2.2).
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from adda.losses import domain_accuracy, domain_loss, reverse_gradient
@@ -19,6 +18,8 @@ from adda.registry import METHODS
 
 @METHODS.register("grl")
 class GradientReversal(Method):
+    stacked_knobs = ("weight",)
+
     def __init__(
         self,
         backbone,
@@ -31,6 +32,7 @@ class GradientReversal(Method):
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
         self.lam = self.adversarial_weight(weight, ramp, ramp_gamma)
+        self.per_run("weight", self.lam.weight)
         self.optimizers["model"] = self.optimizer(self.backbone, self.discriminator)
         self.start_schedule()
 
@@ -43,7 +45,7 @@ class GradientReversal(Method):
         taps = self.encode_both(xs, xt)
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
-        lam = self.lam(step)
+        lam = self.weight * self.lam.ramp_at(step)
         d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], lam))
         dom_loss = domain_loss(d[:n], d[n:])
         metrics: Tensors = {}
@@ -56,7 +58,7 @@ class GradientReversal(Method):
                 "loss/domain": dom_loss.detach(),
                 "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
                 "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
-                "grl/lambda": torch.tensor(lam),
+                "grl/lambda": lam.detach(),
             },
             carry,
         )

@@ -6,7 +6,6 @@ together (:func:`adda.train.run_group`), at most ``max_stack`` at a time, and ea
 own results.  The other jobs form groups of their own.
 """
 
-
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +17,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
-# The keys whose values may differ within a stacked group: they change no shape and no host decision.
+# The keys whose values may differ within a stacked group, besides the scalar knobs a method reads
+# per run (its ``stacked_knobs``, such as grl's ``method.weight``): they change no shape and no
+# host-side decision.
 STACKABLE_KEYS = ("seed",)
 
 
@@ -37,9 +38,21 @@ ConfigStore.instance().store(
 )
 
 
-def stacking_key(overrides: Sequence[str]) -> tuple[str, ...]:
-    """What a job's overrides say but for the keys a stacked group may vary."""
-    return tuple(sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in STACKABLE_KEYS))
+def stacking_key(overrides: Sequence[str], knobs: Sequence[str] = ()) -> tuple[str, ...]:
+    """What a job's overrides say but for the keys a stacked group may vary (``knobs``: its
+    method's ``stacked_knobs``)."""
+    free = {*STACKABLE_KEYS, *(f"method.{k}" for k in knobs)}
+    return tuple(sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in free))
+
+
+def method_knobs(cfg: DictConfig) -> tuple[str, ...]:
+    """The ``stacked_knobs`` of the method a job's config names (none for a name not registered:
+    its run then fails with the registry's own one-line error)."""
+    import adda.methods  # noqa: F401 (registers the methods)
+    from adda.registry import METHODS
+
+    name = OmegaConf.select(cfg, "method.name")
+    return METHODS.get(name).stacked_knobs if name in METHODS.names() else ()
 
 
 def prepared(cfg: DictConfig) -> tuple[DictConfig, Path, list[str]]:
@@ -67,9 +80,14 @@ class StackedLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        groups: dict[tuple[str, ...], list[int]] = {}
+        configs, groups = [], {}
         for i, overrides in enumerate(job_overrides):
-            groups.setdefault(stacking_key(overrides), []).append(i)
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = initial_job_idx + i
+                sweep_config.hydra.job.num = initial_job_idx + i
+            configs.append(sweep_config)
+            groups.setdefault(stacking_key(overrides, method_knobs(sweep_config)), []).append(i)
         log.info(
             "Launching %d jobs in %d stacked groups (max_stack %d)",
             len(job_overrides),
@@ -80,18 +98,11 @@ class StackedLauncher(Launcher):
         for members in groups.values():
             jobs: list[tuple[DictConfig, Path, list[str]]] = []
             for i in members:
-                idx = initial_job_idx + i
-                log.info("\t#%d : %s", idx, " ".join(filter_overrides(job_overrides[i])))
-                sweep_config = self.hydra_context.config_loader.load_sweep_config(
-                    self.config, list(job_overrides[i])
-                )
-                with open_dict(sweep_config):
-                    sweep_config.hydra.job.id = idx
-                    sweep_config.hydra.job.num = idx
+                log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])))
                 returns[i] = run_job(
                     hydra_context=self.hydra_context,
                     task_function=prepared,
-                    config=sweep_config,
+                    config=configs[i],
                     job_dir_key="hydra.sweep.dir",
                     job_subdir_key="hydra.sweep.subdir",
                 )
