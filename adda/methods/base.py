@@ -6,13 +6,13 @@ Convention: a discriminator's logit is positive for "source" and negative for "t
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from adda.checks import flag, non_negative, positive
 from adda.errors import ConfigError
@@ -28,17 +28,12 @@ Tensors = dict[str, torch.Tensor]
 PhaseLoss = Callable[[Batch, Batch, int, Tensors], tuple[torch.Tensor, Tensors, Tensors]]
 
 
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Gradients flow through ``module`` to its input but are not computed for its weights:
-    the encoder's step needs the discriminator's input gradient, never its weight gradient."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
+def weights_fixed(module: nn.Module) -> Callable[..., Any]:
+    """``module`` as a function whose weights take no gradient while its input does: the
+    encoder's step needs the discriminator's input gradient, never its weight gradient.  (Detached
+    weights rather than flags flipped on them: the same code then runs on stacked runs' weights.)"""
+    weights = {name: p.detach() for name, p in module.named_parameters()}
+    return lambda *args: functional_call(module, weights, args)
 
 
 def base_config(base: str | Mapping[str, Any], owner: str) -> dict[str, Any]:

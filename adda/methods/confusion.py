@@ -14,16 +14,17 @@ is too strong here (``adda/conf/method/confusion.yaml`` ramps up to 0.4).
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from adda.losses import confusion_loss, domain_accuracy, domain_loss
-from adda.methods.base import Batch, Method, frozen
+from adda.methods.base import Batch, Method, PhaseLoss, Tensors, weights_fixed
 from adda.registry import METHODS
 
 
 @METHODS.register("confusion")
 class DomainConfusion(Method):
+    stacked_knobs = ("weight",)
+
     def __init__(
         self,
         backbone,
@@ -36,27 +37,34 @@ class DomainConfusion(Method):
     ) -> None:
         super().__init__(backbone, discriminator, optim, steps)
         self.lam = self.adversarial_weight(weight, ramp, ramp_gamma)
+        self.per_run("weight", self.lam.weight)
         self.optimizers["discriminator"] = self.optimizer(self.discriminator)
         self.optimizers["model"] = self.optimizer(self.backbone)
         self.start_schedule()
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
-        (xs, ys), (xt, _) = source, target
-        n = len(xs)
-        taps = self.encode_both(xs, xt)
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
+        return [("discriminator", self.discriminator_loss), ("model", self.model_loss)]
+
+    def discriminator_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
+        n = len(source[0])
+        taps = self.encode_both(source[0], target[0])
         d = self.discriminator(taps[self.discriminator.tap].detach())
         dom_loss = domain_loss(d[:n], d[n:])
-        self.step(self.optimizers["discriminator"], dom_loss)
+        metrics = {
+            "loss/domain": dom_loss.detach(),
+            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+        }
+        return dom_loss, metrics, taps
 
+    def model_loss(self, source: Batch, target: Batch, step: int, taps: Tensors):
+        """The encoder and classifier on the same pass's features, against the updated discriminator."""
+        ys, n = source[1], len(source[0])
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
-        with frozen(self.discriminator) as disc:
-            conf_loss = confusion_loss(disc(taps[disc.tap]))
-        self.step(self.optimizers["model"], class_loss + self.lam(step) * conf_loss)
-        return {
+        conf_loss = confusion_loss(weights_fixed(self.discriminator)(taps[self.discriminator.tap]))
+        metrics = {
             "loss/class": class_loss.detach(),
-            "loss/domain": dom_loss.detach(),
             "loss/confusion": conf_loss.detach(),
-            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
             "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
         }
+        return class_loss + self.weight * self.lam.ramp_at(step) * conf_loss, metrics, taps

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adda.checks import non_negative, positive_int
-from adda.methods.base import Batch, Method, fresh_copy, frozen
+from adda.methods.base import Batch, Method, fresh_copy, weights_fixed
 from adda.registry import METHODS
 
 
@@ -65,11 +65,11 @@ class MaximumClassifierDiscrepancy(Method):
         apart = discrepancy(self.backbone.head(features[n:]), self.head2(features[n:]))
         self.step(heads, head_loss - self.weight * apart)
         # C: the encoder makes them agree on the target again.
-        with frozen(self.backbone.head), frozen(self.head2):
-            for _ in range(self.generator_steps):
-                ft = self.backbone.encoder(xt)["features"]
-                agree = discrepancy(self.backbone.head(ft), self.head2(ft))
-                self.step(encoder, agree)
+        head, head2 = weights_fixed(self.backbone.head), weights_fixed(self.head2)
+        for _ in range(self.generator_steps):
+            ft = self.backbone.encoder(xt)["features"]
+            agree = discrepancy(head(ft), head2(ft))
+            self.step(encoder, agree)
         return {
             "loss/class": class_loss.detach() / 2,
             "mcd/discrepancy_heads": apart.detach(),

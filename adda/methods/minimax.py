@@ -13,17 +13,18 @@ the encoder off.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from adda.checks import positive_int
 from adda.losses import domain_accuracy, domain_loss
-from adda.methods.base import Batch, Method, frozen
+from adda.methods.base import Batch, Method, PhaseLoss, Tensors, weights_fixed
 from adda.registry import METHODS
 
 
 @METHODS.register("minimax")
 class Minimax(Method):
+    stacked_knobs = ("weight",)
+
     def __init__(
         self,
         backbone,
@@ -40,6 +41,7 @@ class Minimax(Method):
         self.k_classifier = positive_int("k_classifier", k_classifier)
         self.k_discriminator = positive_int("k_discriminator", k_discriminator)
         self.lam = self.adversarial_weight(weight, ramp, ramp_gamma)
+        self.per_run("weight", self.lam.weight)
         self.optimizers["classifier"] = self.optimizer(self.backbone)
         self.optimizers["discriminator"] = self.optimizer(self.discriminator)
         self.start_schedule()
@@ -47,26 +49,33 @@ class Minimax(Method):
     def is_discriminator_step(self, step: int) -> bool:
         return step % (self.k_classifier + self.k_discriminator) >= self.k_classifier
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
+        if self.is_discriminator_step(step):
+            return [("discriminator", self.discriminator_loss)]
+        return [("classifier", self.classifier_loss)]
+
+    def discriminator_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
+        n = len(source[0])
+        taps = self.encode_both(source[0], target[0])
+        d = self.discriminator(taps[self.discriminator.tap].detach())
+        dom_loss = domain_loss(d[:n], d[n:])
+        metrics = {
+            "loss/domain": dom_loss.detach(),
+            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+        }
+        return dom_loss, metrics, carry
+
+    def classifier_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         (xs, ys), (xt, _) = source, target
         n = len(xs)
         taps = self.encode_both(xs, xt)
-        if self.is_discriminator_step(step):
-            d = self.discriminator(taps[self.discriminator.tap].detach())
-            dom_loss = domain_loss(d[:n], d[n:])
-            self.step(self.optimizers["discriminator"], dom_loss)
-            return {
-                "loss/domain": dom_loss.detach(),
-                "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-            }
         logits = self.backbone.head(taps["features"][:n])
         class_loss = F.cross_entropy(logits, ys)
-        with frozen(self.discriminator) as disc:
-            d = disc(taps[disc.tap])
+        d = weights_fixed(self.discriminator)(taps[self.discriminator.tap])
         dom_loss = domain_loss(d[:n], d[n:])
-        self.step(self.optimizers["classifier"], class_loss - self.lam(step) * dom_loss)
-        return {
+        metrics = {
             "loss/class": class_loss.detach(),
             "loss/domain": dom_loss.detach(),
             "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
         }
+        return class_loss - self.weight * self.lam.ramp_at(step) * dom_loss, metrics, carry

@@ -68,11 +68,11 @@ def test_every_stackable_method_matches_its_runs_alone(method):
 
 
 def test_the_stacked_methods_include_the_joint_and_the_staged_games():
-    assert {"source_only", "grl", "cdan", "adda"} <= set(STACKABLE)
+    assert {"source_only", "grl", "cdan", "adda", "minimax", "confusion"} <= set(STACKABLE)
 
 
 def test_a_method_that_cannot_stack_says_why():
-    why = cannot_stack(built("minimax", 0, 4)[0])
+    why = cannot_stack(built("mcd", 0, 4)[0])
     assert why is not None and "phases" in why
     gated = cannot_stack(built("adda", 0, 4, "method.min_domain_acc=0.6")[0])
     assert gated is not None and "min_domain_acc" in gated
