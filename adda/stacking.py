@@ -31,6 +31,8 @@ def cannot_stack(method: Method) -> str | None:
     random = [type(m).__name__ for m in method.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
     if random:
         return f"its networks draw random numbers while training ({random[0]})"
+    if any(getattr(m, "_compiled_call_impl", None) is not None for m in method.modules()):
+        return "its networks are compiled (trainer.compile=true), and stacking runs them uncompiled"
     return None
 
 
@@ -40,10 +42,13 @@ def _stack_rows(named: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     stacked = {}
     for name, first in named[0].items():
         rows = [run[name] for run in named]
-        both = torch.stack([row.detach() for row in rows]).requires_grad_(first.requires_grad)
+        # Each row keeps the run's memory layout (channels_last weights stay so for evaluation).
+        shape, strides = (len(rows), *first.shape), (first.numel(), *first.stride())
+        both = torch.empty_strided(shape, strides, dtype=first.dtype, device=first.device)
         for k, row in enumerate(rows):
-            row.data = both.detach()[k]
-        stacked[name] = both
+            both[k].copy_(row.detach())
+            row.data = both[k]
+        stacked[name] = both.requires_grad_(first.requires_grad)
     return stacked
 
 
