@@ -141,9 +141,10 @@ class Stack:
             self._follow(name)
 
             def one_run(params, buffers, source, target, carry, loss_of=loss_of):
-                return functional_call(
-                    self.template, (params, buffers), (loss_of, source, target, step, carry)
-                )
+                # One name per tensor, untied: a module reached by two paths (self-training's base
+                # shares its model's) has one slot, swapped once and restored once.
+                args = (loss_of, source, target, step, carry)
+                return functional_call(self.template, (params, buffers), args, tie_weights=False)
 
             batched = vmap(one_run, in_dims=(0, 0, 1, 1, 0))
             loss, phase_metrics, carry = batched(self.params, self.buffers, source, target, carry)
@@ -152,6 +153,8 @@ class Stack:
             loss.sum().backward()  # rows share no parameter: each gets its own run's gradient
             optimizer.step()
             metrics |= phase_metrics
+        for method in self.methods:
+            method.after_update(step)
         return [{k: v[run] for k, v in metrics.items()} for run in range(len(self))]
 
 

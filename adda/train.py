@@ -241,9 +241,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: Sequence[str] = ()) -> dict[s
     with run_folder.exclusive(run_dir):
         start = run_folder.plan(cfg, run_dir, overrides)
         if start.done is not None:
-            acc = start.done.get("target_acc")
-            acc = f"{acc:.4f}" if isinstance(acc, float) else "unknown"
-            log.info("%s is done (target_acc %s): nothing to do, its results stand", run_dir, acc)
+            say_done(run_dir, start.done)
             return start.done
         return train(start.cfg, run_dir, start.state, overrides)
 
@@ -355,6 +353,12 @@ class Session:
         return metrics
 
 
+def say_done(run_dir: Path, done: dict[str, Any]) -> None:
+    acc = done.get("target_acc")
+    acc = f"{acc:.4f}" if isinstance(acc, float) else "unknown"
+    log.info("%s is done (target_acc %s): nothing to do, its results stand", run_dir, acc)
+
+
 def train(
     cfg: DictConfig, out_dir: Path, state: dict[str, Any] | None, overrides: Sequence[str] = ()
 ) -> dict[str, Any]:
@@ -440,8 +444,8 @@ def run_group(jobs: Sequence[tuple[DictConfig, Path, Sequence[str]]], max_stack:
                 values[i] = end_of(err, cfg, out_dir, sweeping=True)
                 continue
             if start.done is not None:
+                say_done(run_dir, start.done)
                 values[i] = start.done[cfg.objective]
-                log.info("%s is done: nothing to do, its results stand", run_dir)
                 continue
             step = start.state["step"] if start.state else 0
             pending.setdefault(step, []).append((i, start.cfg, run_dir, start.state, overrides))

@@ -220,22 +220,24 @@ def stacked_lines(args: argparse.Namespace, data, device: torch.device) -> None:
         for name in ("grl", "adda"):
             cfg = config(args, name, batch)
             for k in args.stacked:
-                alone = sum(stacked_seconds(cfg, data, device, args, [seed]) for seed in range(k))
-                together = stacked_seconds(cfg, data, device, args, list(range(k)))
+                alone = sum(stacked_seconds(cfg, data, device, args, [seed], False) for seed in range(k))
+                together = stacked_seconds(cfg, data, device, args, list(range(k)), True)
                 images = k * args.steps * batch
                 line = f"batch {batch:4d}  {name:5s} K={k:3d}  stacked {images / together:9,.0f} img/s in all"
                 line += f" ({images / together / k:8,.0f} per run)  one after another {images / alone:9,.0f}"
                 print(f"{line} img/s  stacked/one-by-one {alone / together:5.2f}x", flush=True)
 
 
-def stacked_seconds(cfg, data, device: torch.device, args: argparse.Namespace, seeds: list[int]) -> float:
-    """Seconds of ``args.steps`` timed steps of runs ``seeds``: alone for one seed, else stacked."""
+def stacked_seconds(
+    cfg, data, device: torch.device, args: argparse.Namespace, seeds: list[int], stacked: bool
+) -> float:
+    """Seconds of ``args.steps`` timed steps of runs ``seeds`` (one alone, or all stacked)."""
     methods, streams = [], []
     for seed in seeds:
         seed_everything(seed)
         methods.append(build_method(cfg, device))
         streams.append(resident_streams(data, cfg.trainer.batch_size, device, seed))
-    stack = Stack(methods) if len(methods) > 1 else None
+    stack = Stack(methods) if stacked else None
     start = first_step(methods[0])
     if start:  # straight to the adaptation stage, as a run resumed there would be
         for method in methods:

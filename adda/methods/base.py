@@ -186,7 +186,11 @@ class Method(nn.Module):
             loss, phase_metrics, carry = loss_of(source, target, step, carry)
             self.step(self.optimizers[name], loss)
             metrics |= phase_metrics
+        self.after_update(step)
         return metrics
+
+    def after_update(self, step: int) -> None:
+        """Host-side work after the phases' steps (self-training's teacher follows its student)."""
 
     def forward(self, loss_of: PhaseLoss, source: Batch, target: Batch, step: int, carry: Tensors):
         """One phase's loss: the call :func:`torch.func.functional_call` makes for stacked runs."""
@@ -243,6 +247,9 @@ class OnBase(Method):
 
     def compilable(self) -> list[nn.Module]:
         return self.base.compilable()
+
+    def cannot_stack(self) -> str | None:
+        return super().cannot_stack() or self.base.cannot_stack()
 
 
 class TargetBatchTerm(Method):

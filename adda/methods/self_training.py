@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from adda.checks import fraction, non_negative
-from adda.methods.base import Batch, Method, OnBase
+from adda.methods.base import Batch, Method, OnBase, PhaseLoss, Tensors
 from adda.optim import build_optimizer
 from adda.registry import METHODS
 
@@ -86,11 +86,17 @@ class SelfTraining(OnBase):
     def learning_rate(self) -> float:
         return self.optimizers["self_training"].param_groups[0]["lr"]
 
-    def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+    def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
         if step < self.start:
-            return self.base.train_step(source, target, step)
+            if self.base.schedule is not None:
+                self.base.schedule.apply(step)
+            return [(f"base.{name}", loss) for name, loss in self.base.phases(step)]
         if step == self.start:  # decided on the host: no device read per step
             self.teacher.load_state_dict(self.base.state_dict())
+        return [("self_training", self.pseudo_label_loss)]
+
+    def pseudo_label_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
+        """Source CE plus CE on the pseudo-labels the teacher is sure of (a mask, not a branch)."""
         (xs, ys), (xt, _) = source, target
         with torch.no_grad():
             confidence, pseudo = self.teacher.classify(xt, "target").softmax(1).max(1)
@@ -99,14 +105,17 @@ class SelfTraining(OnBase):
         target_logits = self.base.classify(xt, "target")
         class_loss = F.cross_entropy(source_logits, ys)
         pseudo_loss = (F.cross_entropy(target_logits, pseudo, reduction="none") * sure).mean()
-        self.step(self.optimizers["self_training"], class_loss + self.weight * pseudo_loss)
-        self.follow_student()
-        return {
+        metrics = {
             "loss/class": class_loss.detach(),
             "loss/pseudo_label": pseudo_loss.detach(),
             "self_training/confident_fraction": sure.mean(),
             "acc/source_batch": (source_logits.detach().argmax(1) == ys).float().mean(),
         }
+        return class_loss + self.weight * pseudo_loss, metrics, carry
+
+    def after_update(self, step: int) -> None:
+        if step >= self.start:
+            self.follow_student()
 
     @torch.no_grad()
     def follow_student(self) -> None:

@@ -70,7 +70,7 @@ def records(sweep):
     return {p.parent.name: p.read_bytes() for p in sweep.glob("*/metrics.json")}
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "stacked"])
 def test_the_same_sweep_again_skips_every_done_run(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     overrides = (f"hydra/launcher={launcher}", "method=source_only", "seed=0,1")
