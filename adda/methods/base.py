@@ -16,7 +16,7 @@ from torch.func import functional_call
 
 from adda.checks import flag, non_negative, positive
 from adda.errors import ConfigError
-from adda.losses import AdversarialWeight
+from adda.losses import AdversarialWeight, domain_accuracy, domain_loss
 from adda.models import Backbone, Discriminator
 from adda.optim import SCHEDULE_KEYS, LRSchedule, build_optimizer
 from adda.registry import METHODS
@@ -148,6 +148,19 @@ class Method(nn.Module):
         """The modules the steps call directly: what ``trainer.compile=true`` compiles."""
         parts = [self.backbone.encoder, self.backbone.head, self.discriminator]
         return [m for m in parts if m is not None]
+
+    def discriminator_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
+        """The discriminator's phase of a two-player game: the domain loss on one joint pass's
+        taps, detached; the taps go on (as ``carry``) to the encoder's phase."""
+        n = len(source[0])
+        taps = self.encode_both(source[0], target[0])
+        d = self.discriminator(taps[self.discriminator.tap].detach())
+        dom_loss = domain_loss(d[:n], d[n:])
+        metrics = {
+            "loss/domain": dom_loss.detach(),
+            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
+        }
+        return dom_loss, metrics, taps
 
     def with_feature_penalty(
         self, loss: torch.Tensor, features: torch.Tensor, n: int, metrics: dict[str, torch.Tensor]

@@ -17,12 +17,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from adda.checks import flag
 from adda.errors import ConfigError
-from adda.losses import certainty_weights, domain_accuracy, domain_loss, reverse_gradient
-from adda.methods.base import Batch, Tensors
+from adda.losses import certainty_weights
 from adda.methods.grl import GradientReversal
 from adda.registry import METHODS
 
@@ -52,30 +50,8 @@ class ConditionalAdversarial(GradientReversal):
     def domain_input(self, taps: dict[str, torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
         return multilinear_map(taps[self.discriminator.tap], logits.detach().softmax(1))
 
-    def joint_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
-        (xs, ys), (xt, _) = source, target
-        n = len(xs)
-        taps = self.encode_both(xs, xt)
-        logits = self.backbone.head(taps["features"])
-        class_loss = F.cross_entropy(logits[:n], ys)
-        lam = self.weight * self.lam.ramp_at(step)
+    def domain_weights(self, logits: torch.Tensor, n: int) -> torch.Tensor | None:
+        if not self.entropy_weighting:
+            return None
         probs = logits.detach().softmax(1)
-        d = self.discriminator(reverse_gradient(multilinear_map(taps[self.discriminator.tap], probs), lam))
-        weights = None
-        if self.entropy_weighting:
-            weights = torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])
-        dom_loss = domain_loss(d[:n], d[n:], weights)
-        metrics: Tensors = {}
-        loss = self.with_feature_penalty(class_loss + dom_loss, taps["features"], n, metrics)
-        return (
-            loss,
-            metrics
-            | {
-                "loss/class": class_loss.detach(),
-                "loss/domain": dom_loss.detach(),
-                "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-                "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
-                "grl/lambda": lam.detach(),
-            },
-            carry,
-        )
+        return torch.cat([certainty_weights(probs[:n]), certainty_weights(probs[n:])])

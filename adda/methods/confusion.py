@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from adda.losses import confusion_loss, domain_accuracy, domain_loss
+from adda.losses import confusion_loss
 from adda.methods.base import Batch, Method, PhaseLoss, Tensors, weights_fixed
 from adda.registry import METHODS
 
@@ -44,17 +44,6 @@ class DomainConfusion(Method):
 
     def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
         return [("discriminator", self.discriminator_loss), ("model", self.model_loss)]
-
-    def discriminator_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
-        n = len(source[0])
-        taps = self.encode_both(source[0], target[0])
-        d = self.discriminator(taps[self.discriminator.tap].detach())
-        dom_loss = domain_loss(d[:n], d[n:])
-        metrics = {
-            "loss/domain": dom_loss.detach(),
-            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-        }
-        return dom_loss, metrics, taps
 
     def model_loss(self, source: Batch, target: Batch, step: int, taps: Tensors):
         """The encoder and classifier on the same pass's features, against the updated discriminator."""

@@ -9,6 +9,7 @@ ramps from 0 to 1 over training progress p (their Section 5.2.2).
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from adda.losses import domain_accuracy, domain_loss, reverse_gradient
@@ -39,15 +40,19 @@ class GradientReversal(Method):
     def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
         return [("model", self.joint_loss)]
 
+    def domain_weights(self, logits: torch.Tensor, n: int) -> torch.Tensor | None:
+        """Each image's weight in the domain loss (``None``: all the same; CDAN+E weighs them)."""
+        return None
+
     def joint_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         (xs, ys), (xt, _) = source, target
         n = len(xs)
         taps = self.encode_both(xs, xt)
-        logits = self.backbone.head(taps["features"][:n])
-        class_loss = F.cross_entropy(logits, ys)
+        logits = self.backbone.head(taps["features"])
+        class_loss = F.cross_entropy(logits[:n], ys)
         lam = self.weight * self.lam.ramp_at(step)
-        d = self.discriminator(reverse_gradient(taps[self.discriminator.tap], lam))
-        dom_loss = domain_loss(d[:n], d[n:])
+        d = self.discriminator(reverse_gradient(self.domain_input(taps, logits), lam))
+        dom_loss = domain_loss(d[:n], d[n:], self.domain_weights(logits, n))
         metrics: Tensors = {}
         loss = self.with_feature_penalty(class_loss + dom_loss, taps["features"], n, metrics)
         return (
@@ -57,7 +62,7 @@ class GradientReversal(Method):
                 "loss/class": class_loss.detach(),
                 "loss/domain": dom_loss.detach(),
                 "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-                "acc/source_batch": (logits.detach().argmax(1) == ys).float().mean(),
+                "acc/source_batch": (logits[:n].detach().argmax(1) == ys).float().mean(),
                 "grl/lambda": lam.detach(),
             },
             carry,

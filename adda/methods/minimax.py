@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from adda.checks import positive_int
-from adda.losses import domain_accuracy, domain_loss
+from adda.losses import domain_loss
 from adda.methods.base import Batch, Method, PhaseLoss, Tensors, weights_fixed
 from adda.registry import METHODS
 
@@ -53,17 +53,6 @@ class Minimax(Method):
         if self.is_discriminator_step(step):
             return [("discriminator", self.discriminator_loss)]
         return [("classifier", self.classifier_loss)]
-
-    def discriminator_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
-        n = len(source[0])
-        taps = self.encode_both(source[0], target[0])
-        d = self.discriminator(taps[self.discriminator.tap].detach())
-        dom_loss = domain_loss(d[:n], d[n:])
-        metrics = {
-            "loss/domain": dom_loss.detach(),
-            "acc/domain_batch": domain_accuracy(d[:n].detach(), d[n:].detach()),
-        }
-        return dom_loss, metrics, carry
 
     def classifier_loss(self, source: Batch, target: Batch, step: int, carry: Tensors):
         (xs, ys), (xt, _) = source, target
