@@ -402,8 +402,13 @@ def train_stacked(sessions: Sequence[Session]) -> list[dict[str, Any] | Exceptio
                 break
             drawn = {k: sessions[k].loop.draw() for k in active}  # a failed run's rows take another's
             batches = [drawn.get(k, drawn[active[0]]) for k in range(len(sessions))]
-            with autocast(batches[0][0][0].device, sessions[0].cfg.trainer.precision):
-                metrics = stack.train_step(batches, step)
+            try:
+                with autocast(batches[0][0][0].device, sessions[0].cfg.trainer.precision):
+                    metrics = stack.train_step(batches, step)
+            except Exception as err:  # the shared step failed: every run ends with its error
+                for k in list(active):
+                    end(k, err)
+                break
             stop = stop_reason(received, sessions[0].deadline)
             with ExitStack() as paused:  # one run's evaluation is no other run's training time
                 for k in active:

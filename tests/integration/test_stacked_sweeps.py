@@ -9,6 +9,7 @@ import sys
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from adda.stacking import Stack
 from adda.train import Session, train_stacked
 from tests.conftest import REPO, SYNTHETIC, compose_cfg
 
@@ -110,3 +111,19 @@ def test_a_run_that_fails_in_a_stack_ends_failed_and_the_others_go_on(tmp_path):
     assert isinstance(outcomes[1], Exception) and outcomes[0]["target_acc"] > 0.2
     assert not (tmp_path / "run1" / "checkpoint.pt").exists()
     assert scalars(tmp_path / "run2", "acc/target_test_acc")[-1][0] == 20
+
+
+def test_a_stacked_step_that_raises_ends_every_run_failed_with_its_error(tmp_path, monkeypatch):
+    sessions = [
+        Session(compose_cfg(*QUICK, "method=grl", f"seed={s}"), tmp_path / f"run{s}", None) for s in (0, 1)
+    ]
+
+    def broken(self, batches, step):
+        raise RuntimeError("vmap could not batch this")
+
+    monkeypatch.setattr(Stack, "train_step", broken)
+    outcomes = train_stacked(sessions)
+    for seed, outcome in zip((0, 1), outcomes, strict=True):
+        record = json.loads((tmp_path / f"run{seed}" / "metrics.json").read_text())
+        assert record["status"] == "failed" and "vmap could not batch this" in record["error"]
+        assert isinstance(outcome, RuntimeError)
