@@ -80,7 +80,7 @@ def stop_signals() -> Iterator[list[int]]:
 
 class Clock:
     """Training seconds: it runs while steps do and stops while a run evaluates or checkpoints;
-    stacked runs share one, since they train in the same seconds."""
+    stacked runs each have one, and all of them stop while any one run does its bookkeeping."""
 
     def __init__(self, seconds: float = 0.0) -> None:
         self.seconds, self._since, self._depth = seconds, time.perf_counter(), 0

@@ -363,9 +363,13 @@ def train(
     cfg: DictConfig, out_dir: Path, state: dict[str, Any] | None, overrides: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Fit from step 0, or from the checkpoint ``state``, then assess and write the results."""
-    with Session(cfg, out_dir, state, overrides) as session:
+    return train_alone(Session(cfg, out_dir, state, overrides))
+
+
+def train_alone(session: Session) -> dict[str, Any]:
+    with session:
         metrics = session.finish(session.loop.run(session.start, session.seconds))
-    say_how_it_went(metrics, session.method, cfg, out_dir)
+    say_how_it_went(metrics, session.method, session.cfg, session.out_dir)
     return metrics
 
 
@@ -487,9 +491,7 @@ def _train_chunk(chunk, jobs) -> Iterator[tuple[int, float]]:
         outcomes = []
         for _, session in sessions:
             try:
-                with session:
-                    outcomes.append(session.finish(session.loop.run(session.start, session.seconds)))
-                say_how_it_went(outcomes[-1], session.method, session.cfg, session.out_dir)
+                outcomes.append(train_alone(session))
             except Exception as err:
                 outcomes.append(err)
     else:

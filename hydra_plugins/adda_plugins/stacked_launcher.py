@@ -7,10 +7,10 @@ own results.  The other jobs form groups of their own.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -114,25 +114,22 @@ class StackedLauncher(Launcher):
         return returns
 
 
-class each_log_file:  # noqa: N801 (a context manager, used as one)
+@contextmanager
+def each_log_file(paths: Sequence[Path]) -> Iterator[None]:
     """While inside, the root logger also writes to each job's log file (run_job pointed it at
     the last one prepared): each run's log has the group's lines, its own among them."""
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        root = logging.getLogger()
-        existing = {getattr(h, "baseFilename", None) for h in root.handlers}
-        self.handlers = [logging.FileHandler(p) for p in paths if str(p.resolve()) not in existing]
-        template = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
-        for h in self.handlers:
-            if template is not None:
-                h.setFormatter(template.formatter)
-                h.setLevel(template.level)
-
-    def __enter__(self) -> None:
-        for h in self.handlers:
-            logging.getLogger().addHandler(h)
-
-    def __exit__(self, *exc: Any) -> None:
-        for h in self.handlers:
-            logging.getLogger().removeHandler(h)
+    root = logging.getLogger()
+    existing = {getattr(h, "baseFilename", None) for h in root.handlers}
+    template = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
+    handlers = [logging.FileHandler(p) for p in paths if str(p.resolve()) not in existing]
+    for h in handlers:
+        if template is not None:
+            h.setFormatter(template.formatter)
+            h.setLevel(template.level)
+        root.addHandler(h)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            root.removeHandler(h)
             h.close()
