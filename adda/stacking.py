@@ -1,17 +1,28 @@
-"""Runs of one configuration that differ only in their seed, trained as one stacked model.
+"""Runs of one configuration that differ only in their seed, trained together in one process.
 
-Each run keeps its own :class:`~adda.methods.Method`, built exactly as if it ran alone; its
-parameters and buffers become rows of stacked tensors (one row per run), so evaluating,
-checkpointing and selecting a run read its own row and need nothing new.  A step runs each phase
-of the update (:meth:`Method.phases`) once for all runs, through :func:`torch.func.vmap` over
-:func:`torch.func.functional_call`, and one optimiser per phase steps the stacked tensors: Adam
-and SGD are elementwise, so each row's update is its own run's.  What ``vmap`` cannot batch is
-refused up front (:func:`cannot_stack`), and such runs train alone.
+Two ways to compute a group's step, one interface (:func:`group`):
+
+* :class:`Stack` (``compute=batched``): each run keeps its own :class:`~adda.methods.Method`,
+  built exactly as if it ran alone; its parameters and buffers become rows of stacked tensors
+  (one row per run), so evaluating, checkpointing and selecting a run read its own row and need
+  nothing new.  A step runs each phase of the update (:meth:`Method.phases`) once for all runs,
+  through :func:`torch.func.vmap` over :func:`torch.func.functional_call`, and one optimiser per
+  phase steps the stacked tensors: Adam and SGD are elementwise, so each row's update is its own
+  run's.  This is what fills a GPU that one small run leaves waiting on kernel launches.
+* :class:`Lockstep` (``compute=lockstep``): each run steps its own networks with its own
+  optimisers, all runs at the same step, optionally several at once on threads.  On a CPU,
+  where vmap's grouped convolutions are slower than one run's own kernels, this is as fast as
+  the runs one after another or faster, and each run's numbers are exactly its own.
+
+What ``vmap`` cannot batch is refused up front (:func:`cannot_stack`), for both ways alike (a
+sweep's grouping does not depend on the device), and such runs train alone.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -71,6 +82,9 @@ class Stack:
     def __len__(self) -> int:
         return len(self.methods)
 
+    def close(self) -> None:
+        """Nothing to release: the stacked tensors go with the runs."""
+
     def _stacked_optimizer(self, opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
         groups = [
             {
@@ -124,8 +138,14 @@ class Stack:
         for both, p in self._pairs(name, 0):
             both.requires_grad_(p.requires_grad)
 
-    def train_step(self, batches: Sequence[tuple[Batch, Batch]], step: int) -> list[Tensors]:
-        """One step of every run on its own (source, target) batch; each run's metrics."""
+    def __str__(self) -> str:
+        return "batched: one vmapped model"
+
+    def train_step(self, batches: Sequence[tuple[Batch, Batch] | None], step: int) -> list[Tensors]:
+        """One step of every run on its own (source, target) batch; each run's metrics.  A run
+        whose batch is ``None`` (it failed) still has a row to fill: it takes another run's."""
+        live = next(b for b in batches if b is not None)
+        batches = [live if b is None else b for b in batches]
         plans = []
         for method in self.methods:  # host-side work of each run: schedules, stage switches
             if method.schedule is not None:
@@ -156,6 +176,82 @@ class Stack:
         for method in self.methods:
             method.after_update(step)
         return [{k: v[run] for k, v in metrics.items()} for run in range(len(self))]
+
+
+class Lockstep:
+    """``methods`` stepped together, each with its own networks and optimisers.  ``workers`` > 1
+    steps that many runs at once on threads, each on one CPU thread: two small runs side by side
+    keep two cores busier than one run's kernels split over both."""
+
+    def __init__(self, methods: Sequence[Method], workers: int = 1) -> None:
+        self.methods, self._workers = list(methods), workers
+        self._pool = _one_thread_each(workers) if workers > 1 else None
+
+    def __len__(self) -> int:
+        return len(self.methods)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def export_optimizer_states(self, run: int) -> None:
+        """Nothing to export: each run's optimisers are its own."""
+
+    def __str__(self) -> str:
+        return f"lockstep: each run its own networks, {self._workers} at once"
+
+    def train_step(self, batches: Sequence[tuple[Batch, Batch] | None], step: int) -> list[Tensors]:
+        """One step of every run on its own batch; a run whose batch is ``None`` (it failed) rests."""
+
+        def one(method: Method, batch: tuple[Batch, Batch] | None) -> Tensors:
+            return {} if batch is None else method.train_step(*batch, step)
+
+        if self._pool is None:
+            return [one(m, b) for m, b in zip(self.methods, batches, strict=True)]
+        device = next(b for b in batches if b is not None)[0][0].device.type
+        # Autocast is per thread: each worker takes the caller's (trainer.precision=bf16).
+        cast = dict(dtype=torch.get_autocast_dtype(device), enabled=torch.is_autocast_enabled(device))
+
+        def on_worker(method: Method, batch: tuple[Batch, Batch] | None) -> Tensors:
+            with torch.autocast(device, **cast):
+                return one(method, batch)
+
+        return list(self._pool.map(on_worker, self.methods, batches))
+
+
+def _one_thread_each(workers: int) -> ThreadPoolExecutor:
+    """``workers`` threads, each computing on one CPU thread.  Setting that in a thread also sets
+    the count new threads start with, so the caller's count is put back once all have started."""
+    own, started = torch.get_num_threads(), threading.Barrier(workers + 1)
+
+    def start() -> None:
+        torch.set_num_threads(1)
+        torch.get_num_threads()  # this thread's count is now fixed, whatever the default becomes
+
+    pool = ThreadPoolExecutor(workers, initializer=start)
+    waits = [pool.submit(started.wait) for _ in range(workers)]
+    started.wait()
+    for w in waits:
+        w.result()
+    torch.set_num_threads(own)
+    return pool
+
+
+COMPUTE = ("auto", "batched", "lockstep")
+
+
+def group(methods: Sequence[Method], compute: str = "auto", workers: int = 1) -> Stack | Lockstep:
+    """The runs ``methods`` as one group, computed ``compute``: ``batched`` (:class:`Stack`),
+    ``lockstep`` (:class:`Lockstep` on ``workers`` threads), or ``auto``: batched on a GPU,
+    lockstep on a CPU (docs/RESULTS.md, section 8, has the measurements behind it)."""
+    if compute not in COMPUTE:
+        raise ValueError(f"compute={compute!r}: choose one of {', '.join(COMPUTE)}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r}: give a whole number >= 1")
+    if compute == "auto":
+        device = next(methods[0].parameters()).device
+        compute = "batched" if device.type == "cuda" else "lockstep"
+    return Stack(methods) if compute == "batched" else Lockstep(methods, workers)
 
 
 def _elementwise(value: object, param: torch.Tensor) -> bool:

@@ -40,7 +40,7 @@ from adda.record import RunRecord
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
 from adda.runtime import autocast, resolve_device, seed_everything
 from adda.selection import Selection
-from adda.stacking import Stack, cannot_stack
+from adda.stacking import cannot_stack, group
 from adda.tensorboard_logger import TensorBoardLogger
 from adda.validators import Outputs, score_all
 
@@ -373,12 +373,22 @@ def train_alone(session: Session) -> dict[str, Any]:
     return metrics
 
 
-def train_stacked(sessions: Sequence[Session]) -> list[dict[str, Any] | Exception]:
-    """Train ``sessions`` (one config but the seed, all at the same step) as one stacked model
-    (:mod:`adda.stacking`); each run is assessed, checkpointed and written as if alone.  A run that
-    fails (a NaN) ends failed and the others go on; a stop signal or the time limit checkpoints
-    them all.  Returns each run's metrics, or the error it ended with."""
-    stack = Stack([s.method for s in sessions])
+def train_stacked(
+    sessions: Sequence[Session], compute: str = "auto", workers: int = 1
+) -> list[dict[str, Any] | Exception]:
+    """Train ``sessions`` (one config but the seed, all at the same step) as one group, computed
+    ``compute`` (:func:`adda.stacking.group`); each run is assessed, checkpointed and written as if
+    alone.  A run that fails (a NaN) ends failed and the others go on; a stop signal or the time
+    limit checkpoints them all.  Returns each run's metrics, or the error it ended with."""
+    stack = group([s.method for s in sessions], compute, workers)
+    log.info("%d runs of %s train stacked (%s)", len(sessions), sessions[0].cfg.method.name, stack)
+    try:
+        return _train_group(sessions, stack)
+    finally:
+        stack.close()
+
+
+def _train_group(sessions: Sequence[Session], stack) -> list[dict[str, Any] | Exception]:
     outcomes: list[dict[str, Any] | Exception | None] = [None] * len(sessions)
     active: list[int] = []
     for k, session in enumerate(sessions):
@@ -404,10 +414,9 @@ def train_stacked(sessions: Sequence[Session]) -> list[dict[str, Any] | Exceptio
         for step in range(start, steps):
             if not active:
                 break
-            drawn = {k: sessions[k].loop.draw() for k in active}  # a failed run's rows take another's
-            batches = [drawn.get(k, drawn[active[0]]) for k in range(len(sessions))]
+            batches = [sessions[k].loop.draw() if k in active else None for k in range(len(sessions))]
             try:
-                with autocast(batches[0][0][0].device, sessions[0].cfg.trainer.precision):
+                with autocast(sessions[0].device, sessions[0].cfg.trainer.precision):
                     metrics = stack.train_step(batches, step)
             except Exception as err:  # the shared step failed: every run ends with its error
                 for k in list(active):
@@ -435,7 +444,12 @@ def train_stacked(sessions: Sequence[Session]) -> list[dict[str, Any] | Exceptio
     return outcomes
 
 
-def run_group(jobs: Sequence[tuple[DictConfig, Path, Sequence[str]]], max_stack: int) -> list[float]:
+def run_group(
+    jobs: Sequence[tuple[DictConfig, Path, Sequence[str]]],
+    max_stack: int,
+    compute: str = "auto",
+    workers: int = 1,
+) -> list[float]:
     """A sweep's jobs of one config but the seed (``hydra/launcher=stacked``): each is planned as
     :func:`run` plans one (a done run is left alone, a stopped one resumes), and those at the same
     step train stacked, up to ``max_stack`` at a time.  A method that cannot stack says why in one
@@ -458,14 +472,14 @@ def run_group(jobs: Sequence[tuple[DictConfig, Path, Sequence[str]]], max_stack:
                 continue
             step = start.state["step"] if start.state else 0
             pending.setdefault(step, []).append((i, start.cfg, run_dir, start.state, overrides))
-        for group in pending.values():
-            for chunk in (group[j : j + max_stack] for j in range(0, len(group), max_stack)):
-                for i, value in _train_chunk(chunk, jobs):
+        for same_step in pending.values():
+            for j in range(0, len(same_step), max_stack):
+                for i, value in _train_chunk(same_step[j : j + max_stack], jobs, compute, workers):
                     values[i] = value
     return values
 
 
-def _train_chunk(chunk, jobs) -> Iterator[tuple[int, float]]:
+def _train_chunk(chunk, jobs, compute: str, workers: int) -> Iterator[tuple[int, float]]:
     """Build a chunk's sessions (sharing their data) and train them stacked, or alone if they cannot stack."""
     sessions: list[tuple[int, Session]] = []
     shared = None
@@ -495,8 +509,7 @@ def _train_chunk(chunk, jobs) -> Iterator[tuple[int, float]]:
             except Exception as err:
                 outcomes.append(err)
     else:
-        log.info("%d runs of %s train stacked as one model", len(sessions), sessions[0][1].cfg.method.name)
-        outcomes = train_stacked([s for _, s in sessions])
+        outcomes = train_stacked([s for _, s in sessions], compute, workers)
     interrupted = None
     for (i, session), outcome in zip(sessions, outcomes, strict=True):
         if isinstance(outcome, Interrupted):

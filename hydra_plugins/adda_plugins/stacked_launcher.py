@@ -31,6 +31,8 @@ STACKABLE_KEYS = ("seed",)
 class StackedLauncherConf:
     _target_: str = "hydra_plugins.adda_plugins.stacked_launcher.StackedLauncher"
     max_stack: int = 16  # most runs trained as one model (memory grows with it)
+    compute: str = "auto"  # batched (vmap), lockstep (each run its own kernels); auto: batched on a GPU
+    workers: int = 1  # lockstep: runs stepped at once on threads, one CPU thread each
 
 
 ConfigStore.instance().store(
@@ -62,11 +64,16 @@ def prepared(cfg: DictConfig) -> tuple[DictConfig, Path, list[str]]:
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_stack: int = 16) -> None:
+    def __init__(self, max_stack: int = 16, compute: str = "auto", workers: int = 1) -> None:
+        from adda.stacking import COMPUTE  # the package, imported only when this launcher runs
+
         super().__init__()
-        if not isinstance(max_stack, int) or max_stack < 1:
-            raise ValueError(f"hydra.launcher.max_stack={max_stack!r}: give a whole number >= 1")
-        self.max_stack = max_stack
+        for key, value in (("max_stack", max_stack), ("workers", workers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"hydra.launcher.{key}={value!r}: give a whole number >= 1")
+        if compute not in COMPUTE:
+            raise ValueError(f"hydra.launcher.compute={compute!r}: choose one of {', '.join(COMPUTE)}")
+        self.max_stack, self.compute, self.workers = max_stack, compute, workers
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
 
@@ -108,7 +115,7 @@ class StackedLauncher(Launcher):
                 )
                 jobs.append(returns[i].return_value)
             with each_log_file([out / f"{self.config.hydra.job.name}.log" for _, out, _ in jobs]):
-                values = run_group(jobs, self.max_stack)
+                values = run_group(jobs, self.max_stack, self.compute, self.workers)
             for i, value in zip(members, values, strict=True):
                 returns[i].return_value, returns[i].status = value, JobStatus.COMPLETED
         return returns

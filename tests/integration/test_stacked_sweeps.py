@@ -6,10 +6,11 @@ import math
 import subprocess
 import sys
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from adda.stacking import Stack
+from adda.stacking import Lockstep, Stack
 from adda.train import Session, train_stacked
 from tests.conftest import REPO, SYNTHETIC, compose_cfg
 
@@ -31,13 +32,21 @@ def scalars(run_dir, tag):
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
-def test_a_stacked_sweep_writes_each_run_as_the_basic_launcher_does(tmp_path):
+@pytest.mark.parametrize(
+    "compute, said_as",
+    [
+        ("batched", "batched: one vmapped model"),
+        ("lockstep", "lockstep: each run its own networks, 2 at once"),
+    ],
+)
+def test_a_stacked_sweep_writes_each_run_as_the_basic_launcher_does(tmp_path, compute, said_as):
     sweep = ("method=grl,source_only", "seed=0,1,2", "hydra.launcher.max_stack=2")
-    stacked = multirun(tmp_path / "stacked", "hydra/launcher=stacked", *sweep[:2], sweep[2])
+    way = (f"hydra.launcher.compute={compute}", "hydra.launcher.workers=2")
+    stacked = multirun(tmp_path / "stacked", "hydra/launcher=stacked", *sweep, *way)
     assert stacked.returncode == 0, stacked.stderr[-3000:]
     said = stacked.stdout + stacked.stderr
-    assert said.count("2 runs of grl train stacked as one model") == 1  # seeds 0, 1; then 2 alone
-    assert said.count("2 runs of source_only train stacked as one model") == 1
+    assert said.count(f"2 runs of grl train stacked ({said_as})") == 1  # seeds 0, 1; then 2 alone
+    assert said.count(f"2 runs of source_only train stacked ({said_as})") == 1
     alone = multirun(tmp_path / "alone", *sweep[:2])
     assert alone.returncode == 0, alone.stderr[-3000:]
 
@@ -84,7 +93,7 @@ def test_a_stacked_sweep_stopped_by_its_time_limit_resumes_exactly(tmp_path):
     resumed = multirun(tmp_path / "parts", *sweep)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     said = resumed.stdout + resumed.stderr
-    assert "2 runs of adda train stacked as one model" in said
+    assert "2 runs of adda train stacked (lockstep" in said  # auto, on the CPU
     for name, metrics in first.items():
         assert f"resuming {tmp_path / 'parts' / name} at step {metrics['step']} (it was interrupted)" in said
     for name, metrics in runs(tmp_path / "parts").items():
@@ -97,14 +106,15 @@ def test_a_stacked_sweep_stopped_by_its_time_limit_resumes_exactly(tmp_path):
         )
 
 
-def test_a_run_that_fails_in_a_stack_ends_failed_and_the_others_go_on(tmp_path):
+@pytest.mark.parametrize("compute", ["batched", "lockstep"])
+def test_a_run_that_fails_in_a_stack_ends_failed_and_the_others_go_on(tmp_path, compute):
     sessions = []
     for seed in (0, 1, 2):
         cfg = compose_cfg(*QUICK, "method=grl", f"seed={seed}", "trainer.log_every=5")
         sessions.append(Session(cfg, tmp_path / f"run{seed}", None))
     with torch.no_grad():
         sessions[1].method.backbone.head.weight.fill_(math.nan)  # its loss is NaN from the start
-    outcomes = train_stacked(sessions)
+    outcomes = train_stacked(sessions, compute)
     status = [json.loads((tmp_path / f"run{s}" / "metrics.json").read_text()) for s in (0, 1, 2)]
     assert [s["status"] for s in status] == ["done", "failed", "done"]
     assert "loss/class=nan by step 5" in status[1]["error"]
@@ -113,7 +123,8 @@ def test_a_run_that_fails_in_a_stack_ends_failed_and_the_others_go_on(tmp_path):
     assert scalars(tmp_path / "run2", "acc/target_test_acc")[-1][0] == 20
 
 
-def test_a_stacked_step_that_raises_ends_every_run_failed_with_its_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("compute, way", [("batched", Stack), ("lockstep", Lockstep)])
+def test_a_stacked_step_that_raises_ends_every_run_failed_with_its_error(tmp_path, monkeypatch, compute, way):
     sessions = [
         Session(compose_cfg(*QUICK, "method=grl", f"seed={s}"), tmp_path / f"run{s}", None) for s in (0, 1)
     ]
@@ -121,8 +132,8 @@ def test_a_stacked_step_that_raises_ends_every_run_failed_with_its_error(tmp_pat
     def broken(self, batches, step):
         raise RuntimeError("vmap could not batch this")
 
-    monkeypatch.setattr(Stack, "train_step", broken)
-    outcomes = train_stacked(sessions)
+    monkeypatch.setattr(way, "train_step", broken)
+    outcomes = train_stacked(sessions, compute)
     for seed, outcome in zip((0, 1), outcomes, strict=True):
         record = json.loads((tmp_path / f"run{seed}" / "metrics.json").read_text())
         assert record["status"] == "failed" and "vmap could not batch this" in record["error"]

@@ -1,6 +1,7 @@
 """Stacked runs (adda.stacking): each run's losses, states and checkpoints are those it has alone."""
 
 import copy
+import threading
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from adda.data import build_domains, load_splits
 from adda.registry import METHODS
 from adda.runtime import seed_everything
-from adda.stacking import Stack, cannot_stack
+from adda.stacking import Lockstep, Stack, cannot_stack, group
 from adda.train import batch_streams, build_method
 from tests.conftest import compose_cfg
 
@@ -33,9 +34,9 @@ def alone(method: str, seed: int, steps: int, *extra: str) -> list[dict[str, flo
     return [{k: v.item() for k, v in run.train_step(*draw(streams), step).items()} for step in range(steps)]
 
 
-def stacked(method: str, steps: int, *extra: str, seeds=SEEDS, until=None):
+def stacked(method: str, steps: int, *extra: str, seeds=SEEDS, until=None, make=Stack):
     runs = [built(method, seed, steps, *extra) for seed in seeds]
-    stack = Stack([run for run, _ in runs])
+    stack = make([run for run, _ in runs])
     history = [[] for _ in seeds]
     for step in range(steps if until is None else until):
         for k, metrics in enumerate(stack.train_step([draw(s) for _, s in runs], step)):
@@ -65,6 +66,65 @@ def test_every_stackable_method_matches_its_runs_alone(method):
     _, _, history = stacked(method, 10, seeds=(0, 1))
     for k, seed in enumerate((0, 1)):
         assert worst_difference(history[k], alone(method, seed, 10)) < 1e-4
+
+
+@pytest.mark.parametrize("method", ["grl", "adda"])
+def test_runs_in_lockstep_are_exactly_their_runs_alone(method):
+    _, _, history = stacked(method, 20, make=Lockstep)
+    for k, seed in enumerate(SEEDS):
+        assert history[k] == alone(method, seed, 20)  # the same kernels in the same order: bit for bit
+    assert history[0] != history[1]
+
+
+def test_runs_in_lockstep_on_two_threads_match_their_runs_alone():
+    _, _, history = stacked("grl", 20, make=lambda runs: Lockstep(runs, workers=2))
+    for k, seed in enumerate(SEEDS):  # one CPU thread each rounds otherwise than two: close, not equal
+        assert worst_difference(history[k], alone("grl", seed, 20)) < 1e-4
+
+
+def test_lockstep_threads_compute_in_the_callers_precision_on_one_cpu_thread_each():
+    runs = [built("grl", seed, 4) for seed in (0, 1)]
+    seen = []
+    for run, _ in runs:
+        own = run.train_step
+
+        def spy(*args, own=own):
+            cast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+            seen.append((*cast, torch.get_num_threads()))
+            seen.append(threading.current_thread() is threading.main_thread())
+            return own(*args)
+
+        run.train_step = spy
+    threads = torch.get_num_threads()
+    lockstep = Lockstep([run for run, _ in runs], workers=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        metrics = lockstep.train_step([draw(s) for _, s in runs], 0)
+    lockstep.close()
+    assert seen[0::2] == [(True, torch.bfloat16, 1)] * 2 and seen[1::2] == [False, False]
+    assert all(torch.isfinite(v) for m in metrics for v in m.values())
+    counts = []  # neither this thread nor one started later computes on fewer threads than before
+    later = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert torch.get_num_threads() == counts[0] == threads
+
+
+def test_a_failed_run_rests_in_lockstep_while_the_others_step():
+    runs = [built("grl", seed, 4) for seed in (0, 1)]
+    before = [p.detach().clone() for p in runs[1][0].parameters()]
+    metrics = Lockstep([run for run, _ in runs]).train_step([draw(runs[0][1]), None], 0)
+    assert metrics[1] == {} and "loss/class" in metrics[0]
+    assert all(torch.equal(a, b) for a, b in zip(before, runs[1][0].parameters(), strict=True))
+
+
+def test_auto_computes_a_cpu_group_in_lockstep_and_refuses_an_unknown_way():
+    runs = [built("grl", seed, 4)[0] for seed in (0, 1)]
+    assert isinstance(group(runs), Lockstep) and str(group(runs, workers=2)).endswith("2 at once")
+    assert isinstance(group(runs, "batched"), Stack)
+    with pytest.raises(ValueError, match="compute='fast': choose one of auto, batched, lockstep"):
+        group(runs, "fast")
+    with pytest.raises(ValueError, match="workers=0: give a whole number >= 1"):
+        group(runs, workers=0)
 
 
 def test_the_stacked_methods_include_the_joint_and_the_staged_games():
