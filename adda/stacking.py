@@ -240,18 +240,21 @@ def _one_thread_each(workers: int) -> ThreadPoolExecutor:
 COMPUTE = ("auto", "batched", "lockstep")
 
 
-def group(methods: Sequence[Method], compute: str = "auto", workers: int = 1) -> Stack | Lockstep:
+def group(methods: Sequence[Method], compute: str = "auto", workers: int | str = "auto") -> Stack | Lockstep:
     """The runs ``methods`` as one group, computed ``compute``: ``batched`` (:class:`Stack`),
-    ``lockstep`` (:class:`Lockstep` on ``workers`` threads), or ``auto``: batched on a GPU,
-    lockstep on a CPU (docs/RESULTS.md, section 8, has the measurements behind it)."""
+    ``lockstep`` (:class:`Lockstep` on ``workers`` threads; ``auto``: as many as torch's CPU
+    threads, at most one per run), or ``auto``: batched on a GPU, lockstep on a CPU.
+    docs/RESULTS.md, section 8, has the measurements behind both ``auto`` choices."""
     if compute not in COMPUTE:
         raise ValueError(f"compute={compute!r}: choose one of {', '.join(COMPUTE)}")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r}: give a whole number >= 1")
+    if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ValueError(f"workers={workers!r}: give a whole number >= 1, or auto")
     if compute == "auto":
         device = next(methods[0].parameters()).device
         compute = "batched" if device.type == "cuda" else "lockstep"
-    return Stack(methods) if compute == "batched" else Lockstep(methods, workers)
+    if compute == "batched":
+        return Stack(methods)
+    return Lockstep(methods, min(len(methods), torch.get_num_threads()) if workers == "auto" else workers)
 
 
 def _elementwise(value: object, param: torch.Tensor) -> bool:

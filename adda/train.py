@@ -374,7 +374,7 @@ def train_alone(session: Session) -> dict[str, Any]:
 
 
 def train_stacked(
-    sessions: Sequence[Session], compute: str = "auto", workers: int = 1
+    sessions: Sequence[Session], compute: str = "auto", workers: int | str = "auto"
 ) -> list[dict[str, Any] | Exception]:
     """Train ``sessions`` (one config but the seed, all at the same step) as one group, computed
     ``compute`` (:func:`adda.stacking.group`); each run is assessed, checkpointed and written as if
@@ -448,7 +448,7 @@ def run_group(
     jobs: Sequence[tuple[DictConfig, Path, Sequence[str]]],
     max_stack: int,
     compute: str = "auto",
-    workers: int = 1,
+    workers: int | str = "auto",
 ) -> list[float]:
     """A sweep's jobs of one config but the seed (``hydra/launcher=stacked``): each is planned as
     :func:`run` plans one (a done run is left alone, a stopped one resumes), and those at the same
@@ -479,7 +479,7 @@ def run_group(
     return values
 
 
-def _train_chunk(chunk, jobs, compute: str, workers: int) -> Iterator[tuple[int, float]]:
+def _train_chunk(chunk, jobs, compute: str, workers: int | str) -> Iterator[tuple[int, float]]:
     """Build a chunk's sessions (sharing their data) and train them stacked, or alone if they cannot stack."""
     sessions: list[tuple[int, Session]] = []
     shared = None

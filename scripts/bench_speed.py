@@ -21,11 +21,13 @@ automatic evaluation batch and at 1000.
     python scripts/bench_speed.py --folders outputs/folders/seed64 --only-folders --batch-sizes 32 64
 
 * stacked: with ``--stacked 1,4,16``, K runs of ``grl`` and ``adda`` (seeds 0..K-1) trained as one
-  stacked model (:mod:`adda.stacking`, as ``hydra/launcher=stacked`` does) against the same K runs
-  one after another, each drawing its own batches: total and per-run source images/s, and the ratio.
+  group (:mod:`adda.stacking`, as ``hydra/launcher=stacked`` does) against the same K runs one
+  after another, each drawing its own batches: total and per-run source images/s, and the ratio,
+  for each way of computing a group that ``--compute`` names (``lockstep:2``: on 2 threads).
+  ``--repeat R`` measures all of them R times, interleaved, and prints the medians.
 
     python scripts/bench_speed.py --stacked 1,4,16 --batch-sizes 64
-    python scripts/bench_speed.py --stacked 1,4,16 --device cuda
+    python scripts/bench_speed.py --stacked 1,4,16 --device cuda --compute batched
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -54,7 +57,7 @@ from adda.losses import domain_loss, reverse_gradient
 from adda.optim import build_optimizer
 from adda.registry import BACKBONES, DISCRIMINATORS
 from adda.runtime import autocast, seed_everything
-from adda.stacking import Stack
+from adda.stacking import group
 from adda.tensorboard_logger import TensorBoardLogger
 from adda.train import batch_streams, build_method
 
@@ -81,6 +84,13 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="K,K,...: time K stacked runs against K one after another (only that)",
     )
+    p.add_argument(
+        "--compute",
+        type=lambda v: v.split(","),
+        default=["batched", "lockstep", "lockstep:2"],
+        help="ways of computing a stacked group to time: batched, lockstep, lockstep:W (W threads)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="stacked: measurements of each, interleaved")
     args = p.parse_args()
     cuda = args.device.startswith("cuda")
     args.steps = args.steps or (200 if cuda else 20)
@@ -220,24 +230,32 @@ def stacked_lines(args: argparse.Namespace, data, device: torch.device) -> None:
         for name in ("grl", "adda"):
             cfg = config(args, name, batch)
             for k in args.stacked:
-                alone = sum(stacked_seconds(cfg, data, device, args, [seed], False) for seed in range(k))
-                together = stacked_seconds(cfg, data, device, args, list(range(k)), True)
-                images = k * args.steps * batch
-                line = f"batch {batch:4d}  {name:5s} K={k:3d}  stacked {images / together:9,.0f} img/s in all"
-                line += f" ({images / together / k:8,.0f} per run)  one after another {images / alone:9,.0f}"
-                print(f"{line} img/s  stacked/one-by-one {alone / together:5.2f}x", flush=True)
+                times: dict[str | None, list[float]] = {None: [], **{way: [] for way in args.compute}}
+                for _ in range(args.repeat):  # interleaved, so that the machine's drift hits all alike
+                    times[None].append(sum(stacked_seconds(cfg, data, device, args, [s]) for s in range(k)))
+                    for way in args.compute:
+                        times[way].append(stacked_seconds(cfg, data, device, args, list(range(k)), way))
+                alone, images = statistics.median(times[None]), k * args.steps * batch
+                for way in args.compute:
+                    together = statistics.median(times[way])
+                    line = f"batch {batch:4d}  {name:5s} K={k:3d}  {way:11s} {images / together:8,.0f} img/s"
+                    line += f" in all ({images / together / k:7,.0f} per run)  one after another"
+                    line += f" {images / alone:8,.0f} img/s  stacked/one-by-one {alone / together:5.2f}x"
+                    print(line, flush=True)
 
 
 def stacked_seconds(
-    cfg, data, device: torch.device, args: argparse.Namespace, seeds: list[int], stacked: bool
+    cfg, data, device: torch.device, args: argparse.Namespace, seeds: list[int], way: str | None = None
 ) -> float:
-    """Seconds of ``args.steps`` timed steps of runs ``seeds`` (one alone, or all stacked)."""
+    """Seconds of ``args.steps`` timed steps of runs ``seeds``: one alone (``way`` None), or all
+    as one group computed ``way`` (``lockstep:2``: lockstep on 2 threads)."""
     methods, streams = [], []
     for seed in seeds:
         seed_everything(seed)
         methods.append(build_method(cfg, device))
         streams.append(resident_streams(data, cfg.trainer.batch_size, device, seed))
-    stack = Stack(methods) if stacked else None
+    compute, _, workers = (way or "").partition(":")
+    stack = group(methods, compute, int(workers or 1)) if way else None
     start = first_step(methods[0])
     if start:  # straight to the adaptation stage, as a run resumed there would be
         for method in methods:
@@ -255,6 +273,8 @@ def stacked_seconds(
                     metrics = stack.train_step(batches, step)
         float(sum(m["acc/domain_batch"] for m in metrics))  # reading a metric: a device sync
         seconds = time.perf_counter() - tick
+    if stack is not None:
+        stack.close()
     return seconds
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The same seed sweep twice, one run after another (Hydra's basic launcher) and stacked
 # (hydra/launcher=stacked): the wall time of each and every run's target accuracy, side by side.
-# $METHOD (default grl), $SEEDS (default 0,1,2,3), $ADDA_STEPS (default 500) steps of the seed task.
+# $METHOD (default grl), $SEEDS (default 0,1,2,3), $ADDA_STEPS (default 500) steps of the seed task;
+# $STACKED: more overrides for the stacked sweep (hydra.launcher.compute=batched, hydra.launcher.workers=2).
 source "$(dirname "$0")/_venv.sh"
 DATA=${ADDA_DATA:-data}
 OUT=outputs/stacked/$(date +%Y-%m-%d_%H-%M-%S)
@@ -10,7 +11,9 @@ ARGS=(experiment=seed64 method="${METHOD:-grl}" seed="${SEEDS:-0,1,2,3}" trainer
   data.root="$DATA" trainer.progress=false hydra.sweep.subdir='seed${seed}')
 for launcher in basic stacked; do
   start=$(date +%s.%N)
-  adda-train -m hydra/launcher=$launcher "${ARGS[@]}" hydra.sweep.dir="$OUT/$launcher" > "$OUT.$launcher.log" 2>&1 \
+  extra=(); [ $launcher = stacked ] && read -ra extra <<< "${STACKED:-}"
+  adda-train -m hydra/launcher=$launcher "${ARGS[@]}" "${extra[@]}" hydra.sweep.dir="$OUT/$launcher" \
+    > "$OUT.$launcher.log" 2>&1 \
     || { echo "the $launcher sweep failed: see $OUT.$launcher.log"; exit 1; }
   echo "$launcher: $(python -c "import time; print(f'{time.time() - $start:.0f}')") s wall for the sweep"
 done

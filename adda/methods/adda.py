@@ -55,7 +55,11 @@ class ADDA(Method):
         self.adaptation_start = self.pretrain_steps
         self.min_domain_acc = fraction("min_domain_acc", min_domain_acc)
         self.target_encoder = copy.deepcopy(backbone.encoder)
+        # The stage: a buffer, so that checkpoints hold it, and its mirror on the host, so that
+        # choosing an encoder never waits for the device.
         self.register_buffer("adapting", torch.tensor(False))
+        self.in_stage2 = False
+        self.register_load_state_dict_post_hook(lambda module, _: module._read_stage())
         self.optimizers["source"] = self.optimizer(self.backbone)
         adapt = {"lr": positive("adapt_lr", adapt_lr), "betas": tuple(adapt_betas)}
         self.optimizers["discriminator"] = self.optimizer(self.discriminator, **adapt)
@@ -63,7 +67,7 @@ class ADDA(Method):
         self.start_schedule("source", steps=self.pretrain_steps)
 
     def encode(self, x: torch.Tensor, domain: str = "source") -> dict[str, torch.Tensor]:
-        encoder = self.target_encoder if domain == "target" and self.adapting else self.backbone.encoder
+        encoder = self.target_encoder if domain == "target" and self.in_stage2 else self.backbone.encoder
         return encoder(x)
 
     def compilable(self) -> list[torch.nn.Module]:
@@ -74,13 +78,18 @@ class ADDA(Method):
         self.target_encoder.load_state_dict(self.backbone.encoder.state_dict())
         self.backbone.requires_grad_(False)
         self.adapting.fill_(True)
+        self.in_stage2 = True
         self.train(self.training)
+
+    def _read_stage(self) -> None:
+        """After a checkpoint is loaded: the one read of the stage from the device."""
+        self.in_stage2 = bool(self.adapting)
 
     def train(self, mode: bool = True) -> ADDA:
         """While adapting, the frozen M_s and C stay in eval mode: their BatchNorm statistics and
         dropout stay as pre-training left them; M_t, a copy, keeps BatchNorm statistics of its own."""
         super().train(mode)
-        if self.adapting:
+        if self.in_stage2:
             self.backbone.eval()
         return self
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -32,7 +33,8 @@ class StackedLauncherConf:
     _target_: str = "hydra_plugins.adda_plugins.stacked_launcher.StackedLauncher"
     max_stack: int = 16  # most runs trained as one model (memory grows with it)
     compute: str = "auto"  # batched (vmap), lockstep (each run its own kernels); auto: batched on a GPU
-    workers: int = 1  # lockstep: runs stepped at once on threads, one CPU thread each
+    # lockstep: runs stepped at once on threads, one CPU thread each (auto: torch's CPU threads)
+    workers: Any = "auto"
 
 
 ConfigStore.instance().store(
@@ -64,13 +66,14 @@ def prepared(cfg: DictConfig) -> tuple[DictConfig, Path, list[str]]:
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_stack: int = 16, compute: str = "auto", workers: int = 1) -> None:
+    def __init__(self, max_stack: int = 16, compute: str = "auto", workers: int | str = "auto") -> None:
         from adda.stacking import COMPUTE  # the package, imported only when this launcher runs
 
         super().__init__()
-        for key, value in (("max_stack", max_stack), ("workers", workers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"hydra.launcher.{key}={value!r}: give a whole number >= 1")
+        if not isinstance(max_stack, int) or max_stack < 1:
+            raise ValueError(f"hydra.launcher.max_stack={max_stack!r}: give a whole number >= 1")
+        if workers != "auto" and (not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"hydra.launcher.workers={workers!r}: give a whole number >= 1, or auto")
         if compute not in COMPUTE:
             raise ValueError(f"hydra.launcher.compute={compute!r}: choose one of {', '.join(COMPUTE)}")
         self.max_stack, self.compute, self.workers = max_stack, compute, workers

@@ -68,6 +68,18 @@ def test_adda_target_images_use_the_target_encoder_once_adapting():
         assert not torch.equal(method.encode(x, "target")["features"], method.encode(x, "source")["features"])
 
 
+def test_adda_resumed_from_a_checkpoint_of_its_second_stage_encodes_targets_with_m_t():
+    adapted = build("adda", pretrain_fraction=0.0)
+    adapted.train_step(batch(2), batch(3), 0)
+    resumed = build("adda", pretrain_fraction=0.0)
+    assert not resumed.in_stage2
+    resumed.load_state_dict(adapted.state_dict())  # the stage comes with the checkpoint
+    x = batch(1)[0]
+    assert resumed.in_stage2 and not resumed.train().backbone.training  # M_s stays frozen in eval
+    with torch.no_grad():
+        assert torch.equal(resumed.encode(x, "target")["features"], resumed.target_encoder(x)["features"])
+
+
 def test_adda_target_encoder_waits_while_the_discriminator_is_no_better_than_min_domain_acc():
     for min_acc, moves in [(1.0, False), (0.0, True)]:  # no batch accuracy exceeds 1.0
         method = build("adda", pretrain_fraction=0.0, min_domain_acc=min_acc)
