@@ -76,10 +76,17 @@ def test_runs_in_lockstep_are_exactly_their_runs_alone(method):
     assert history[0] != history[1]
 
 
-def test_runs_in_lockstep_on_two_threads_match_their_runs_alone():
+def test_runs_in_lockstep_on_two_threads_are_exactly_their_runs_alone_on_one_cpu_thread():
     _, _, history = stacked("grl", 20, make=lambda runs: Lockstep(runs, workers=2))
-    for k, seed in enumerate(SEEDS):  # one CPU thread each rounds otherwise than two: close, not equal
-        assert worst_difference(history[k], alone("grl", seed, 20)) < 1e-4
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each worker computes on
+    try:
+        for k, seed in enumerate(SEEDS):
+            assert history[k] == alone("grl", seed, 20)
+    finally:
+        torch.set_num_threads(threads)
+    # Two threads round otherwise than one: close, not equal.
+    assert 0 < worst_difference(history[0], alone("grl", SEEDS[0], 20)) < 1e-4
 
 
 def test_lockstep_threads_compute_in_the_callers_precision_on_one_cpu_thread_each():
