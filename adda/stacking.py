@@ -240,15 +240,21 @@ def _one_thread_each(workers: int) -> ThreadPoolExecutor:
 COMPUTE = ("auto", "batched", "lockstep")
 
 
+def check_way(compute: str, workers: int | str, prefix: str = "") -> None:
+    """One line on a ``compute`` or ``workers`` that :func:`group` cannot take (``prefix``: where
+    the user set them, such as ``hydra.launcher.``)."""
+    if compute not in COMPUTE:
+        raise ValueError(f"{prefix}compute={compute!r}: choose one of {', '.join(COMPUTE)}")
+    if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ValueError(f"{prefix}workers={workers!r}: give a whole number >= 1, or auto")
+
+
 def group(methods: Sequence[Method], compute: str = "auto", workers: int | str = "auto") -> Stack | Lockstep:
     """The runs ``methods`` as one group, computed ``compute``: ``batched`` (:class:`Stack`),
     ``lockstep`` (:class:`Lockstep` on ``workers`` threads; ``auto``: as many as torch's CPU
     threads, at most one per run), or ``auto``: batched on a GPU, lockstep on a CPU.
     docs/RESULTS.md, section 8, has the measurements behind both ``auto`` choices."""
-    if compute not in COMPUTE:
-        raise ValueError(f"compute={compute!r}: choose one of {', '.join(COMPUTE)}")
-    if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-        raise ValueError(f"workers={workers!r}: give a whole number >= 1, or auto")
+    check_way(compute, workers)
     if compute == "auto":
         device = next(methods[0].parameters()).device
         compute = "batched" if device.type == "cuda" else "lockstep"

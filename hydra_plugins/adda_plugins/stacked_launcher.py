@@ -67,15 +67,12 @@ def prepared(cfg: DictConfig) -> tuple[DictConfig, Path, list[str]]:
 
 class StackedLauncher(Launcher):
     def __init__(self, max_stack: int = 16, compute: str = "auto", workers: int | str = "auto") -> None:
-        from adda.stacking import COMPUTE  # the package, imported only when this launcher runs
+        from adda.stacking import check_way  # the package, imported only when this launcher runs
 
         super().__init__()
         if not isinstance(max_stack, int) or max_stack < 1:
             raise ValueError(f"hydra.launcher.max_stack={max_stack!r}: give a whole number >= 1")
-        if workers != "auto" and (not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"hydra.launcher.workers={workers!r}: give a whole number >= 1, or auto")
-        if compute not in COMPUTE:
-            raise ValueError(f"hydra.launcher.compute={compute!r}: choose one of {', '.join(COMPUTE)}")
+        check_way(compute, workers, prefix="hydra.launcher.")
         self.max_stack, self.compute, self.workers = max_stack, compute, workers
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None

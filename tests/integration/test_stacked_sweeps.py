@@ -138,3 +138,10 @@ def test_a_stacked_step_that_raises_ends_every_run_failed_with_its_error(tmp_pat
         record = json.loads((tmp_path / f"run{seed}" / "metrics.json").read_text())
         assert record["status"] == "failed" and "vmap could not batch this" in record["error"]
         assert isinstance(outcome, RuntimeError)
+
+
+def test_an_unknown_way_to_compute_a_group_is_one_line_naming_the_choices(tmp_path):
+    bad = multirun(tmp_path / "bad", "hydra/launcher=stacked", "hydra.launcher.compute=fast", "seed=0,1")
+    assert bad.returncode != 0
+    assert "hydra.launcher.compute='fast': choose one of auto, batched, lockstep" in bad.stderr
+    assert "Traceback" not in bad.stderr and not list(tmp_path.glob("bad/*/metrics.json"))
