@@ -11,11 +11,12 @@ A constructor takes ``image_size`` (from ``data.image_size``) and ``weights``: a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from adda.checks import positive_int
+from adda.checks import non_negative_int, positive_int
 from adda.errors import ConfigError, DataError
 from adda.registry import BACKBONES
 
@@ -35,6 +36,31 @@ def conv_out_size(size: int, blocks: int) -> int:
     return size
 
 
+def bottleneck_layer(width_in: int, width: int) -> tuple[nn.Module, int]:
+    """The bottleneck of the DANN/CDAN/MDD ResNet recipes: Linear, BatchNorm, ReLU (0: none).
+
+    Its BatchNorm keeps the features at the scale its affine weights set, which the encoder can
+    only move at the optimiser's pace: losses that an encoder can lower by scaling its features
+    up (MDD's disparity, AFN's norm) stay bounded behind it.
+    """
+    if width == 0:
+        return nn.Identity(), width_in
+    return nn.Sequential(nn.Linear(width_in, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)), width
+
+
+class BottleneckEncoder(nn.Module):
+    """An encoder's taps with its ``features`` passed on through a bottleneck; what went in stays
+    as the tap ``dense``."""
+
+    def __init__(self, encoder: nn.Module, neck: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.neck = encoder, neck
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        taps = self.encoder(x)
+        return {**taps, "dense": taps["features"], "features": self.neck(taps["features"])}
+
+
 class Backbone(nn.Module):
     """``encoder(x) -> {tap: tensor}`` (always with ``features``) and ``head(features) -> logits``
     over ``num_classes`` classes."""
@@ -43,6 +69,14 @@ class Backbone(nn.Module):
     head: nn.Module
     num_classes: int
     weights: str | None = None  # what load_weights starts from (None: the random init)
+
+    def add_bottleneck(self, width_in: int, width: Any) -> int:
+        """Put a bottleneck of ``width`` (0: none) after the encoder; returns the head's input width."""
+        if non_negative_int("bottleneck", width) == 0:
+            return width_in
+        neck, width = bottleneck_layer(width_in, width)
+        self.encoder = BottleneckEncoder(self.encoder, neck)
+        return width
 
     def load_weights(self, download: bool = False) -> None:
         """Start from ``self.weights``: a path to a ``state_dict`` of this backbone.
@@ -139,6 +173,7 @@ class SeedCNN(Backbone):
         blocks: int = 4,
         hidden: int = 64,
         weights: str | None = None,
+        bottleneck: int = 0,
     ) -> None:
         super().__init__()
         self.weights = weights
@@ -149,4 +184,4 @@ class SeedCNN(Backbone):
         )
         self.num_classes = positive_int("num_classes", num_classes)
         self.encoder = SeedEncoder(image_size, width, blocks, hidden)
-        self.head = nn.Linear(hidden, num_classes)
+        self.head = nn.Linear(self.add_bottleneck(hidden, bottleneck), num_classes)

@@ -45,18 +45,25 @@ def conv_output(convs: nn.Module, image_size: int, name: str, min_size: int) -> 
 
 
 class DigitNet(Backbone):
-    """Shared by the digit networks: ``convs``, then ``dense(flat)`` and ``head(flat)`` built for
-    the ``flat`` numbers per image the convolutions leave at this image size."""
+    """Shared by the digit networks: ``convs``, then ``dense(flat)`` built for the ``flat`` numbers
+    per image the convolutions leave at this image size, an optional bottleneck, and
+    ``head(width)`` for the ``width`` of the features it reads (``width`` None: ``flat``)."""
 
     name: str
     min_size: int
 
-    def build(self, image_size: int, convs: nn.Module, dense, head, num_classes: int) -> None:
+    def build(
+        self, image_size: int, convs: nn.Module, dense, head, num_classes: int, bottleneck: int, width=None
+    ) -> None:
         self.num_classes = num_classes
         flat = conv_output(convs, image_size, self.name, self.min_size)
-        classifier = head(flat)  # before the dense layers: the order a seed's initialisation follows
-        self.encoder = ConvDenseEncoder(convs, dense(flat))
-        self.head = classifier
+        width = flat if width is None else width
+        if bottleneck == 0:  # the head before the dense layers: the order a seed's initialisation follows
+            self.head = head(width)
+            self.encoder = ConvDenseEncoder(convs, dense(flat))
+        else:
+            self.encoder = ConvDenseEncoder(convs, dense(flat))
+            self.head = head(self.add_bottleneck(width, bottleneck))
 
 
 @BACKBONES.register("lenet")
@@ -67,7 +74,12 @@ class LeNet(DigitNet):
     name, min_size = "lenet", 16
 
     def __init__(
-        self, image_size: int, num_classes: int = 10, hidden: int = 500, weights: str | None = None
+        self,
+        image_size: int,
+        num_classes: int = 10,
+        hidden: int = 500,
+        weights: str | None = None,
+        bottleneck: int = 0,
     ) -> None:
         super().__init__()
         self.weights, hidden = weights, positive_int("hidden", hidden)
@@ -77,7 +89,8 @@ class LeNet(DigitNet):
         )  # fmt: skip
         dense = lambda n: nn.Sequential(nn.Linear(n, hidden), nn.ReLU(inplace=True))  # noqa: E731
         num_classes = positive_int("num_classes", num_classes)
-        self.build(image_size, convs, dense, lambda flat: nn.Linear(hidden, num_classes), num_classes)
+        head = lambda width: nn.Linear(width, num_classes)  # noqa: E731
+        self.build(image_size, convs, dense, head, num_classes, bottleneck, width=hidden)
 
 
 @BACKBONES.register("dann_mnist")
@@ -89,7 +102,12 @@ class DANNMnist(DigitNet):
     name, min_size = "dann_mnist", 16
 
     def __init__(
-        self, image_size: int, num_classes: int = 10, hidden: int = 100, weights: str | None = None
+        self,
+        image_size: int,
+        num_classes: int = 10,
+        hidden: int = 100,
+        weights: str | None = None,
+        bottleneck: int = 0,
     ) -> None:
         super().__init__()
         self.weights, hidden = weights, positive_int("hidden", hidden)
@@ -98,12 +116,12 @@ class DANNMnist(DigitNet):
             nn.Conv2d(32, 48, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         )  # fmt: skip
         num_classes = positive_int("num_classes", num_classes)
-        head = lambda flat: nn.Sequential(  # noqa: E731
-            nn.Linear(flat, hidden), nn.ReLU(inplace=True),
+        head = lambda width: nn.Sequential(  # noqa: E731
+            nn.Linear(width, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )  # fmt: skip
-        self.build(image_size, convs, lambda flat: nn.Identity(), head, num_classes)
+        self.build(image_size, convs, lambda flat: nn.Identity(), head, num_classes, bottleneck)
 
 
 @BACKBONES.register("dtn")
@@ -115,7 +133,12 @@ class DTN(DigitNet):
     name, min_size = "dtn", 8
 
     def __init__(
-        self, image_size: int, num_classes: int = 10, hidden: int = 512, weights: str | None = None
+        self,
+        image_size: int,
+        num_classes: int = 10,
+        hidden: int = 512,
+        weights: str | None = None,
+        bottleneck: int = 0,
     ) -> None:
         super().__init__()
         self.weights, hidden = weights, positive_int("hidden", hidden)
@@ -127,5 +150,5 @@ class DTN(DigitNet):
             nn.Linear(n, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(0.5)
         )
         num_classes = positive_int("num_classes", num_classes)
-        head = lambda flat: nn.Linear(hidden, num_classes)  # noqa: E731
-        self.build(image_size, nn.Sequential(*blocks), dense, head, num_classes)
+        head = lambda width: nn.Linear(width, num_classes)  # noqa: E731
+        self.build(image_size, nn.Sequential(*blocks), dense, head, num_classes, bottleneck, width=hidden)

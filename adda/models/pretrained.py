@@ -19,7 +19,7 @@ from torch import nn
 
 from adda.checks import non_negative_int, positive_int
 from adda.errors import ConfigError, DataError
-from adda.models.backbones import Backbone, load_into, read_state_dict
+from adda.models.backbones import Backbone, bottleneck_layer, load_into, read_state_dict
 from adda.registry import BACKBONES
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -81,12 +81,6 @@ def find_pool(trunk: nn.Module) -> nn.Module | None:
     """The global pooling layer whose input is the last convolutional maps, if the trunk has one."""
     pool = getattr(trunk, "avgpool", None) or getattr(trunk, "global_pool", None)
     return pool if isinstance(pool, nn.Module) else None
-
-
-def bottleneck_layer(width_in: int, width: int) -> tuple[nn.Module, int]:
-    if width == 0:
-        return nn.Identity(), width_in
-    return nn.Sequential(nn.Linear(width_in, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)), width
 
 
 class TrunkBackbone(Backbone):

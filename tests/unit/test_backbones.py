@@ -40,6 +40,26 @@ def test_digit_networks_at_their_published_size_and_at_64_px(name, size, taps):
     assert backbone(torch.zeros(2, 3, size, size)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("name", ["seed_cnn", "lenet", "dann_mnist", "dtn"])
+def test_every_own_backbone_takes_a_bottleneck_whose_batchnorm_undoes_a_scaling_of_its_input(name):
+    plain = BACKBONES.build({"name": name}, image_size=64)
+    necked = BACKBONES.build({"name": name, "bottleneck": 32}, image_size=64)
+    taps = necked.tap_shapes(64)
+    assert taps == {**plain.tap_shapes(64), "dense": plain.tap_shapes(64)["features"], "features": (32,)}
+    assert necked(torch.zeros(4, 3, 64, 64)).shape == (4, 10)
+    # An encoder cannot raise what reads the bottleneck by scaling its features up (MDD, AFN).
+    neck, dense = (
+        necked.encoder.neck.train(),
+        torch.randn(16, *taps["dense"], generator=torch.Generator().manual_seed(0)),
+    )
+    torch.testing.assert_close(neck(1000 * dense), neck(dense), atol=1e-4, rtol=1e-4)
+
+
+def test_a_negative_bottleneck_is_one_line():
+    with pytest.raises(ConfigError, match=r"^bottleneck="):
+        BACKBONES.build({"name": "seed_cnn", "bottleneck": -1}, image_size=64)
+
+
 def test_a_size_a_digit_network_cannot_take_is_one_line():
     with pytest.raises(ConfigError, match=r"^backbone lenet needs data.image_size >= 16, got 12$"):
         BACKBONES.build({"name": "lenet"}, image_size=12)
