@@ -11,9 +11,11 @@ moves each sample's norm up by ``step_size`` per update, from wherever it is:
 ``||h_i||_detached`` is the norm under the current weights without gradient (the paper's
 "norm of the last step"), so the term's value is always ``step_size^2`` and only its gradient
 matters.  weight 0.05 and step_size 1 are the paper's.  With ``radius`` R the hard form (HAFN,
-their Eq. 4) draws every norm to a fixed R instead; the stepwise form needs something else to bound
-the norms (the paper's weight decay and dropout), and without it they grew without bound on the
-seed network (docs/RESULTS.md, section 7).
+their Eq. 4) draws every norm to a fixed R instead.  The stepwise form needs something to bound
+the norms: the paper's network takes them behind a BatchNorm bottleneck, whose affine weights grow
+only at the optimiser's pace.  On the seed network without one they grew without bound under
+Adam, even with the paper's weight decay (8.8e7 by step 200), so ``method=afn`` brings ``backbone.bottleneck=64``
+(docs/RESULTS.md, section 7).
 """
 
 from __future__ import annotations

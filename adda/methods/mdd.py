@@ -13,7 +13,10 @@ softmax, the discrepancy the auxiliary head maximises is
     min_{psi, f}  CE(f(psi(x_s)), y_s) + lambda * D,      max_{f'}  D
 
 one joint update, ``f'`` reading ``R_lambda(psi(x))`` (DANN's reversal with its ramped weight).
-``margin`` 4 is the paper's (Office-31).
+``margin`` 4 is the paper's (Office-31).  ``D``'s source term is unbounded below: an encoder can
+keep lowering it by scaling its features, so at a large ``lambda`` the classifier loses the source;
+the reference implementations reverse at most 0.1 and read a BatchNorm bottleneck.  On the seed
+network the label-free rule chose ``weight`` 0.03 without a bottleneck (docs/RESULTS.md, section 7).
 """
 
 from __future__ import annotations

@@ -166,3 +166,18 @@ def test_debug_configs_compose_onto_any_method():
         False,
     )
     assert compose_cfg("debug=mnist", "seed=3").data.eval_limit == 1000
+
+
+@pytest.mark.parametrize("method", ["afn"])
+def test_methods_that_scale_their_features_bring_a_bottleneck_and_the_command_line_overrides_it(method):
+    for backbone in ("seed_cnn", "lenet"):
+        assert compose_cfg(f"method={method}", f"backbone={backbone}").backbone.bottleneck == 64
+    assert compose_cfg(f"method={method}", "backbone.bottleneck=0").backbone.bottleneck == 0
+    assert compose_cfg("method=grl").backbone.bottleneck == 0
+    built = build_method(
+        compose_cfg(f"method={method}", "experiment=seed64", "device=cpu"), torch.device("cpu")
+    )
+    assert (
+        built.backbone.tap_shapes(64)["features"] == (64,)
+        and built.backbone.encoder.neck[1].num_features == 64
+    )
