@@ -14,8 +14,8 @@ matters.  weight 0.05 and step_size 1 are the paper's.  With ``radius`` R the ha
 their Eq. 4) draws every norm to a fixed R instead.  The stepwise form needs something to bound
 the norms: the paper's network takes them behind a BatchNorm bottleneck, whose affine weights grow
 only at the optimiser's pace.  On the seed network without one they grew without bound under
-Adam, even with the paper's weight decay (8.8e7 by step 200), so ``method=afn`` brings ``backbone.bottleneck=64``
-(docs/RESULTS.md, section 7).
+Adam, even with the paper's weight decay (8.8e7 by step 200), so ``method=afn`` brings
+``backbone.bottleneck=64`` (docs/RESULTS.md, section 7).
 """
 
 from __future__ import annotations
