@@ -108,12 +108,16 @@ def selecting_validator(metrics: list[dict[str, Any]]) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
-def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float, float, float, float, int]]:
+Correlation = tuple[str, float, float, float, float, int, float]  # name, rho, weighted, tau, p, runs, pick
+
+
+def validator_correlations(runs: list[dict[str, Any]]) -> list[Correlation]:
     """Per validator: Spearman's rho, its accuracy-weighted form, and Kendall's tau between its
     score of each run's final model and that model's target accuracy, over the finished runs that
     used no target label, with
     Kendall's p-value (exact for a few runs without ties): a sweep of a dozen runs can rank the
-    validators differently from the next by chance, and p says how likely that is."""
+    validators differently from the next by chance, and p says how likely that is.  Last, the
+    target accuracy of the run it scores highest: what a researcher who trusts it would keep."""
     from scipy.stats import kendalltau, spearmanr
 
     done = [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
@@ -123,13 +127,14 @@ def validator_correlations(runs: list[dict[str, Any]]) -> list[tuple[str, float,
         pairs = [(m["validators"][name], m["target_acc"]) for m in done if name in m.get("validators", {})]
         if len(pairs) >= 3:
             scores, accs = zip(*pairs, strict=True)
+            top = max(scores)
+            pick = min(acc for score, acc in pairs if score == top)  # of tied picks, the worse
             if len(set(scores)) == 1 or len(set(accs)) == 1:  # no ranking to correlate: undefined
-                rows.append((name, math.nan, math.nan, math.nan, math.nan, len(pairs)))
+                rows.append((name, math.nan, math.nan, math.nan, math.nan, len(pairs), pick))
                 continue
             tau, p = kendalltau(scores, accs)
-            rows.append(
-                (name, spearmanr(scores, accs)[0], weighted_spearman(scores, accs), tau, p, len(pairs))
-            )
+            rho, wrho = spearmanr(scores, accs)[0], weighted_spearman(scores, accs)
+            rows.append((name, rho, wrho, tau, p, len(pairs), pick))
     return sorted(rows, key=lambda r: -r[1] if math.isfinite(r[1]) else math.inf)
 
 
@@ -147,7 +152,7 @@ def weighted_spearman(scores: Sequence[float], accs: Sequence[float], power: flo
     return mean(ds * da) / spread if spread > 0 else float("nan")
 
 
-def render_correlations(rows: list[tuple[str, float, float, float, float, int]]) -> list[str]:
+def render_correlations(rows: list[Correlation], best: float) -> list[str]:
     if not rows:
         return []
     return [
@@ -157,13 +162,16 @@ def render_correlations(rows: list[tuple[str, float, float, float, float, int]])
         f"that reads target test labels**; no run used it to choose anything. Weighted rho counts each "
         f"run by the square of its accuracy rank (Musgrave et al. 2022), so it asks how well the "
         f"validator orders the best runs. p: the chance that a score unrelated to accuracy ranks the "
-        f"runs at least this well or this badly (Kendall's test); a large p means this sweep cannot tell.",
+        f"runs at least this well or this badly (Kendall's test); a large p means this sweep cannot tell. "
+        f"Its pick: the target accuracy of the run it scores highest, and how many points that is below "
+        f"the most accurate of these runs ({best:.4f}).",
         "",
-        "| validator | Spearman rho | weighted rho | Kendall tau | p | runs |",
-        "|---|---|---|---|---|---|",
+        "| validator | Spearman rho | weighted rho | Kendall tau | p | runs | its pick (below best) |",
+        "|---|---|---|---|---|---|---|",
         *[
-            f"| {name} | {rho:+.3f} | {wrho:+.3f} | {tau:+.3f} | {p:.3f} | {n} |"
-            for name, rho, wrho, tau, p, n in rows
+            f"| {name} | {rho:+.3f} | {wrho:+.3f} | {tau:+.3f} | {p:.3f} | {n} | "
+            f"{pick:.4f} ({100 * (best - pick):.1f}) |"
+            for name, rho, wrho, tau, p, n, pick in rows
         ],
     ]
 
@@ -232,7 +240,9 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         ]
     lines += test_set_warning(runs)
     lines += render_per_class(groups)
-    lines += render_correlations(validator_correlations(runs))
+    scored = [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
+    best = max((m["target_acc"] for m in scored), default=math.nan)
+    lines += render_correlations(validator_correlations(runs), best)
     return "\n".join(lines) + "\n"
 
 

@@ -90,16 +90,18 @@ def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators
     )
     assert "| method=mcc | 2/2 | 0.9900 ± 0.0000 | 0.7500 ± 0.0707 |" in text
     assert text.split("| method=mcc |")[1].splitlines()[0].endswith("| 1.500 ± 0.141 | 0.6500 ± 0.0707 |")
-    table = text.split("| validator | Spearman rho | weighted rho | Kendall tau | p | runs |")[1]
+    table = text.split("| validator | Spearman rho | weighted rho | Kendall tau | p | runs | its pick")[1]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     # the oracle reads target labels: it is left out, so 4 runs count.  Of the 24 orders of 4 runs,
     # 2 have |tau| = 1 and 18 have |tau| >= 1/3: exact p 2/24 and 18/24.  snd's weighted rho: ranks
-    # (3, 1, 2, 4) against (1, 2, 3, 4) with weights 1, 4, 9, 16 give 0.811 / sqrt(1.366 * 0.689)
+    # (3, 1, 2, 4) against (1, 2, 3, 4) with weights 1, 4, 9, 16 give 0.811 / sqrt(1.366 * 0.689).
+    # Each one's pick is the run it scores highest: im's and snd's the best (0.8), entropy's the worst.
     assert rows == [
-        "| im | +1.000 | +1.000 | +1.000 | 0.083 | 4 |",
-        "| snd | +0.400 | +0.836 | +0.333 | 0.750 | 4 |",
-        "| entropy | -1.000 | -1.000 | -1.000 | 0.083 | 4 |",
+        "| im | +1.000 | +1.000 | +1.000 | 0.083 | 4 | 0.8000 (0.0) |",
+        "| snd | +0.400 | +0.836 | +0.333 | 0.750 | 4 | 0.8000 (0.0) |",
+        "| entropy | -1.000 | -1.000 | -1.000 | 0.083 | 4 | 0.5000 (30.0) |",
     ]
+    assert "below the most accurate of these runs (0.8000)" in text
     assert "reads target test labels" in text
     out = tmp_path / "RESULTS.md"
     out.write_text("# Results\n<!-- adda-report: begin -->\nclassic\n<!-- adda-report: end -->\n")
