@@ -111,6 +111,11 @@ def selecting_validator(metrics: list[dict[str, Any]]) -> str | None:
 Correlation = tuple[str, float, float, float, float, int, float]  # name, rho, weighted, tau, p, runs, pick
 
 
+def label_free(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The finished runs' metrics that no target label trained: the ones validators are judged on."""
+    return [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
+
+
 def validator_correlations(runs: list[dict[str, Any]]) -> list[Correlation]:
     """Per validator: Spearman's rho, its accuracy-weighted form, and Kendall's tau between its
     score of each run's final model and that model's target accuracy, over the finished runs that
@@ -120,7 +125,7 @@ def validator_correlations(runs: list[dict[str, Any]]) -> list[Correlation]:
     target accuracy of the run it scores highest: what a researcher who trusts it would keep."""
     from scipy.stats import kendalltau, spearmanr
 
-    done = [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
+    done = label_free(runs)
     names = sorted({n for m in done for n in m.get("validators", {})})
     rows = []
     for name in names:
@@ -240,8 +245,7 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
         ]
     lines += test_set_warning(runs)
     lines += render_per_class(groups)
-    scored = [m for m in finished([r["metrics"] for r in runs]) if not m.get("uses_target_labels")]
-    best = max((m["target_acc"] for m in scored), default=math.nan)
+    best = max((m["target_acc"] for m in label_free(runs)), default=math.nan)
     lines += render_correlations(validator_correlations(runs), best)
     return "\n".join(lines) + "\n"
 

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from adda.checks import positive_int
+from adda.checks import non_negative_int, positive_int
 from adda.errors import ConfigError
 from adda.models.backbones import Backbone
 from adda.registry import BACKBONES
@@ -58,12 +58,10 @@ class DigitNet(Backbone):
         self.num_classes = num_classes
         flat = conv_output(convs, image_size, self.name, self.min_size)
         width = flat if width is None else width
-        if bottleneck == 0:  # the head before the dense layers: the order a seed's initialisation follows
-            self.head = head(width)
-            self.encoder = ConvDenseEncoder(convs, dense(flat))
-        else:
-            self.encoder = ConvDenseEncoder(convs, dense(flat))
-            self.head = head(self.add_bottleneck(width, bottleneck))
+        neck = non_negative_int("bottleneck", bottleneck)
+        self.head = head(neck or width)  # before the dense layers: the order a seed's initialisation follows
+        self.encoder = ConvDenseEncoder(convs, dense(flat))
+        self.add_bottleneck(width, neck)
 
 
 @BACKBONES.register("lenet")
