@@ -367,10 +367,20 @@ def train(
 
 
 def train_alone(session: Session) -> dict[str, Any]:
-    with session:
+    with session, stop_signals() as received:  # one arriving in the last evaluation waits for it
         metrics = session.finish(session.loop.run(session.start, session.seconds))
     say_how_it_went(metrics, session.method, session.cfg, session.out_dir)
+    if received:
+        raise stopped_once_written(received, session.cfg.trainer.steps)
     return metrics
+
+
+def stopped_once_written(received: list[int], steps: int) -> Interrupted:
+    """A stop signal that arrived while finished runs were assessed and written: honoured after
+    their results, so that stopping a run at its end never leaves it half-recorded."""
+    return Interrupted(
+        f"stopped by signal {received[0]} once the results were written", received[0], steps, None
+    )
 
 
 def train_stacked(
@@ -431,16 +441,19 @@ def _train_group(sessions: Sequence[Session], stack) -> list[dict[str, Any] | Ex
                         sessions[k].loop.after_step(step + 1, metrics[k], stop, received)
                     except Exception as err:
                         end(k, err)
-    seconds = {k: sessions[k].loop.end() for k in active}  # before any run's final evaluation
-    for k in list(active):
-        try:
-            outcomes[k] = sessions[k].finish(seconds[k])
-        except Exception as err:
-            end(k, err)
-        else:
-            sessions[k].__exit__(None, None, None)
-            active.remove(k)
-            say_how_it_went(outcomes[k], sessions[k].method, sessions[k].cfg, sessions[k].out_dir)
+        seconds = {k: sessions[k].loop.end() for k in active}  # before any run's final evaluation
+        for k in list(active):
+            try:
+                outcomes[k] = sessions[k].finish(seconds[k])
+            except Exception as err:
+                end(k, err)
+            else:
+                sessions[k].__exit__(None, None, None)
+                active.remove(k)
+                say_how_it_went(outcomes[k], sessions[k].method, sessions[k].cfg, sessions[k].out_dir)
+    if received:
+        stop = stopped_once_written(received, steps)
+        return [stop if isinstance(o, dict) else o for o in outcomes]
     return outcomes
 
 
@@ -506,6 +519,9 @@ def _train_chunk(chunk, jobs, compute: str, workers: int | str) -> Iterator[tupl
         for _, session in sessions:
             try:
                 outcomes.append(train_alone(session))
+            except Interrupted as err:  # the runs not begun stay so, as a stacked group's would
+                outcomes += [err] * (len(sessions) - len(outcomes))
+                break
             except Exception as err:
                 outcomes.append(err)
     else:
@@ -569,13 +585,16 @@ def end_of(err: BaseException, cfg: DictConfig, out_dir: Path, sweeping: bool) -
     the resume command after a signal; in a sweep no failure stops the other runs, whose sweeper
     gets NaN (Optuna marks the trial failed) and whose folder records the error."""
     if isinstance(err, Interrupted):
+        run_dir = run_folder.folder(cfg, out_dir)
+        if (RunRecord(run_dir, None).read() or {}).get("status") == "done":
+            log.warning("%s: the run is done, its results stand in %s", err, run_dir)
+            sys.exit(128 + (err.signum or 0))
         requeue = scheduler.requeue_handler()
         if requeue is not None and err.signum in (signal.SIGUSR2, None):
             log.warning("%s; checkpoint written: SLURM requeues the run, which then resumes", err)
             requeue(signal.SIGUSR2, None)  # submitit's: requeues the job and exits
-        resume = run_folder.folder(cfg, out_dir)
         by_slurm = " (a job SLURM requeues resumes by itself)" if os.environ.get("SLURM_JOB_ID") else ""
-        log.error("interrupted: %s; resume with: adda-train trainer.resume=%s%s", err, resume, by_slurm)
+        log.error("interrupted: %s; resume with: adda-train trainer.resume=%s%s", err, run_dir, by_slurm)
         if err.signum is None and sweeping:
             return float("nan")  # out of time: the sweep goes on, and a re-run resumes this one
         sys.exit(124 if err.signum is None else 128 + err.signum)

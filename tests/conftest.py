@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -31,6 +32,23 @@ def wait_for(path: Path, proc, timeout: float = 120) -> None:
 
 
 SYNTHETIC = ("debug=synthetic",)  # adda/conf/debug/synthetic.yaml: tiny generated data on the CPU
+
+
+def signal_in_final_evaluation(monkeypatch, signum: int = signal.SIGINT) -> None:
+    """Deliver a real signal to this process while a finished run assesses itself (its analysis),
+    after its last training step; a signal that interrupts there ends the test with a failure."""
+    from adda.analysis import Analysis
+
+    original = Analysis.final
+
+    def final(self, *args, **kwargs):
+        try:
+            os.kill(os.getpid(), signum)
+            return original(self, *args, **kwargs)
+        except KeyboardInterrupt:
+            pytest.fail("the stop signal interrupted the final evaluation instead of waiting for it")
+
+    monkeypatch.setattr(Analysis, "final", final)
 
 
 @pytest.fixture

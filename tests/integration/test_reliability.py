@@ -13,8 +13,8 @@ from adda import checkpoint
 from adda.errors import AddaError, ConfigError
 from adda.fit import Interrupted, NonFiniteLoss
 from adda.methods.base import Method
-from adda.train import run
-from tests.conftest import SYNTHETIC, wait_for
+from adda.train import end_of, run
+from tests.conftest import SYNTHETIC, signal_in_final_evaluation, wait_for
 
 # with the validators' scores and the checkpoint they chose, kept across the interruption
 EXACT = (
@@ -74,6 +74,25 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(
     resumed = run(synthetic_cfg(f"trainer.resume={tmp_path / 'cut'}"), tmp_path / "elsewhere")
     assert {k: resumed[k] for k in EXACT} == {k: straight[k] for k in EXACT}
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text()) == resumed
+
+
+def test_a_stop_signal_in_the_final_evaluation_stops_the_run_once_its_results_are_written(
+    synthetic_cfg, tmp_path, monkeypatch, caplog
+):
+    handler = signal.getsignal(signal.SIGINT)
+    signal_in_final_evaluation(monkeypatch)
+    with pytest.raises(Interrupted, match="stopped by signal 2 once the results were written") as stop:
+        run(synthetic_cfg("trainer.steps=20"), tmp_path / "run")
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is handler
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "done" and record["steps"] == 20 and 0 <= record["target_acc"] <= 1
+    assert checkpoint.load(tmp_path / "run")["step"] == 20
+    with pytest.raises(SystemExit) as exit_:  # the sweep stops, saying the run is done
+        end_of(stop.value, synthetic_cfg("trainer.steps=20"), tmp_path / "run", sweeping=True)
+    assert exit_.value.code == 130
+    assert f"the run is done, its results stand in {tmp_path / 'run'}" in caplog.text
+    assert run(synthetic_cfg("trainer.steps=20"), tmp_path / "run") == record  # nothing left to do
 
 
 def test_non_finite_loss_stops_with_step_and_last_checkpoint(synthetic_cfg, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ run's folder is what it would be had it run alone."""
 
 import json
 import math
+import signal
 import subprocess
 import sys
 
@@ -10,9 +11,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from adda.fit import Interrupted
 from adda.stacking import Lockstep, Stack
 from adda.train import Session, train_stacked
-from tests.conftest import REPO, SYNTHETIC, compose_cfg
+from tests.conftest import REPO, SYNTHETIC, compose_cfg, signal_in_final_evaluation
 
 QUICK = (*SYNTHETIC, "trainer.steps=20", "data.eval_limit=200")
 
@@ -121,6 +123,18 @@ def test_a_run_that_fails_in_a_stack_ends_failed_and_the_others_go_on(tmp_path, 
     assert isinstance(outcomes[1], Exception) and outcomes[0]["target_acc"] > 0.2
     assert not (tmp_path / "run1" / "checkpoint.pt").exists()
     assert scalars(tmp_path / "run2", "acc/target_test_acc")[-1][0] == 20
+
+
+def test_a_stop_signal_in_a_groups_final_evaluation_waits_for_every_runs_results(tmp_path, monkeypatch):
+    sessions = [
+        Session(compose_cfg(*QUICK, "method=grl", f"seed={s}"), tmp_path / f"run{s}", None) for s in (0, 1)
+    ]
+    signal_in_final_evaluation(monkeypatch, signal.SIGTERM)
+    outcomes = train_stacked(sessions, "lockstep")
+    for seed, outcome in zip((0, 1), outcomes, strict=True):
+        record = json.loads((tmp_path / f"run{seed}" / "metrics.json").read_text())
+        assert record["status"] == "done" and record["steps"] == 20
+        assert isinstance(outcome, Interrupted) and outcome.signum == signal.SIGTERM
 
 
 @pytest.mark.parametrize("compute, way", [("batched", Stack), ("lockstep", Lockstep)])
