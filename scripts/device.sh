@@ -17,8 +17,8 @@
 #   backbones  source_only, grl and adda x lenet, dann_mnist and torchvision resnet18 x seeds 0-2,
 #              the same way
 # What each stage made is packed into $OUT/results.tar.gz as soon as it ends (run folders without
-# their checkpoints and TensorBoard events, reports, benchmark output), so a stage cut short by its limit loses only its
-# unfinished runs; $OUT/log.txt has everything printed.  A try on a CPU at a tiny size (each sweep
+# their checkpoints and TensorBoard events, reports, benchmark output), so a stage cut short by its
+# limit loses only its unfinished runs; $OUT/log.txt has everything printed.  A try on a CPU at a tiny size (each sweep
 # process holds about 2 GB of host memory, so two methods, not sixteen, on a 24 GB machine):
 #   ADDA_DEVICE=cpu ADDA_DEVICE_STEPS=30 ADDA_METHODS=grl,adda PYTHON=.venv/bin/python OUT=/tmp/out \
 #     bash scripts/device.sh run methods
@@ -63,7 +63,7 @@ torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" | tee 
   fi
 }
 
-pack() {  # all so far but checkpoints and TensorBoard events (75 runs' exceed what comes back)
+pack() {  # all so far but checkpoints and TensorBoard events (75 runs' events exceed what comes back)
   tar -czf "$OUT/results.tar.gz" -C "$RESULTS" --exclude='*.pt' --exclude=tb .
 }
 
