@@ -94,6 +94,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "trainer.progress": lambda k, v: check(k, v, lambda x: x in (True, False, "auto"), "auto, true or false"),
     "trainer.channels_last": flag,
     "trainer.compile": flag,
+    "trainer.cuda_graph": flag,
     "trainer.precision": lambda k, v: one_of(k, v, PRECISIONS),
     "trainer.validators": validator_names,
     "trainer.select": selecting_validator,

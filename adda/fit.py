@@ -136,15 +136,17 @@ class Loop:
     probe_at: int = -1
     deadline: float | None = None  # time.time() at which to stop, checkpointed (trainer.time_limit)
     name: str = ""  # what its progress lines begin with (a stacked run's folder)
+    train_step: Callable[..., dict[str, torch.Tensor]] | None = None  # default: the method's own
 
     def run(self, start: int = 0, seconds: float = 0.0) -> float:
         """Train to ``steps``; returns the total training seconds (evaluation excluded)."""
+        train_step = self.train_step or self.method.train_step
         with stop_signals() as received:
             self.begin(start, Clock(seconds))
             for step in range(start, self.steps):
                 src, tgt = self.draw()
                 with autocast(src[0].device, self.precision):
-                    metrics = self.method.train_step(src, tgt, step)
+                    metrics = train_step(src, tgt, step)
                 self.after_step(step + 1, metrics, stop_reason(received, self.deadline), received)
         return self.end()
 

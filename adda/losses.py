@@ -82,10 +82,12 @@ def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
     return _ReverseGrad.apply(x, scale)
 
 
-def dann_lambda(progress: float, gamma: float = 10.0) -> float:
+def dann_lambda(progress: float | torch.Tensor, gamma: float = 10.0) -> float | torch.Tensor:
     """DANN's ramp ``2 / (1 + exp(-gamma p)) - 1`` over training progress ``p``: 0 at the start,
-    0.9 by ``p = 0.3`` (Ganin & Lempitsky 2015, Section 5.2.2)."""
-    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+    0.9 by ``p = 0.3`` (Ganin & Lempitsky 2015, Section 5.2.2).  A tensor ``p`` stays on its
+    device: a CUDA graph's step reads its progress there (:mod:`adda.graphs`)."""
+    exp = torch.exp if torch.is_tensor(progress) else math.exp
+    return 2.0 / (1.0 + exp(-gamma * progress)) - 1.0
 
 
 class AdversarialWeight:
@@ -98,10 +100,10 @@ class AdversarialWeight:
     def __init__(self, weight: float, ramp: bool, gamma: float, steps: int) -> None:
         self.weight, self.ramp, self.gamma, self.steps = weight, ramp, gamma, steps
 
-    def __call__(self, step: int) -> float:
+    def __call__(self, step: int | torch.Tensor) -> float | torch.Tensor:
         return self.weight * self.ramp_at(step)
 
-    def ramp_at(self, step: int) -> float:
+    def ramp_at(self, step: int | torch.Tensor) -> float | torch.Tensor:
         """The ramp's factor alone (1 without one)."""
         return dann_lambda(step / self.steps, self.gamma) if self.ramp else 1.0
 

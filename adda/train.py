@@ -35,6 +35,7 @@ from adda.data.domain import data_workers
 from adda.errors import AddaError, ConfigError
 from adda.evaluate import Predictions, evaluate
 from adda.fit import Clock, Interrupted, Loop, stop_reason, stop_signals
+from adda.graphs import GraphedSteps
 from adda.methods import Method
 from adda.record import RunRecord
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
@@ -275,6 +276,8 @@ class Session:
         self.start, self.seconds = (state["step"], state["seconds"]) if state else (0, 0.0)
         if state is not None:
             checkpoint.restore(state, self.method, self.streams)
+        # After the restore: the graphs read the optimisers' learning rates as tensors.
+        self.train_step = GraphedSteps(self.method) if cfg.trainer.get("cuda_graph") else None
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.before_save: Callable[[], None] | None = None  # stacked runs: their optimiser rows first
 
@@ -330,6 +333,7 @@ class Session:
                 probe=self.assess.before_adaptation if self.start < adapt else None,
                 probe_at=adapt,
                 deadline=self.deadline,
+                train_step=self.train_step,
             )
             self._context = context.pop_all()  # entered: from now on __exit__ closes them
         return self
@@ -506,7 +510,9 @@ def _train_chunk(chunk, jobs, compute: str, workers: int | str) -> Iterator[tupl
         sessions.append((i, session))
     if not sessions:
         return
-    why = cannot_stack(sessions[0][1].method) if len(sessions) > 1 else "one run"
+    why = "one run" if len(sessions) == 1 else cannot_stack(sessions[0][1].method)
+    if len(sessions) > 1 and sessions[0][1].train_step is not None:
+        why = "trainer.cuda_graph=true replays each run's own step"
     if why is not None:
         if len(sessions) > 1:
             log.info(

@@ -28,6 +28,11 @@ automatic evaluation batch and at 1000.
 
     python scripts/bench_speed.py --stacked 1,4,16 --batch-sizes 64
     python scripts/bench_speed.py --stacked 1,4,16 --device cuda --compute batched
+
+* cuda graph: with ``--cuda-graph`` (CUDA only), the framework's loop with eager steps against the
+  same loop with each step replayed from a CUDA graph (``trainer.cuda_graph=true``), and the ratio.
+
+    python scripts/bench_speed.py --device cuda --cuda-graph --methods grl adda
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from adda.data.reference import PerSampleDigits
 from adda.data.transforms.colour import load_photos
 from adda.evaluate import eval_batch_size, evaluate
 from adda.fit import Loop, MetricMeter
+from adda.graphs import GraphedSteps
 from adda.losses import domain_loss, reverse_gradient
 from adda.optim import build_optimizer
 from adda.registry import BACKBONES, DISCRIMINATORS
@@ -74,6 +80,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader workers (conventional)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--cuda-graph", action="store_true", help="only: eager steps against CUDA-graph replays")
     p.add_argument("--data-root", default=os.environ.get("ADDA_DATA", "data"))
     p.add_argument("--folders", type=Path, default=None, help="exported PNG folders: time the streamed path")
     p.add_argument("--stream-workers", type=int, nargs="+", default=[0, 2, 4])
@@ -131,10 +138,12 @@ def framework_rate(cfg, streams, args, device, log_dir: Path) -> float:
     logger = TensorBoardLogger(log_dir)
     start = first_step(method)
     seconds = 0.0
+    train_step = GraphedSteps(method) if cfg.trainer.cuda_graph else None  # captured in the warm-up
     for begin, end in ((start, start + args.warmup), (start + args.warmup, start + args.warmup + args.steps)):
         loop = Loop(
             method, *streams, logger, end, log_every=50, eval_every=0, checkpoint_every=0,
             evaluate=dict, save=lambda *_: "", progress=False, precision=args.precision,
+            train_step=train_step,
         )  # fmt: skip
         seconds = loop.run(begin)  # ends by reading the metrics: a device sync
     logger.close()
@@ -196,6 +205,23 @@ def bare_rate(cfg, adversarial: bool, args, device) -> float:
         step()
     sync(device)
     return args.steps * batch / (time.perf_counter() - tick)
+
+
+def graph_lines(args: argparse.Namespace, data, device: torch.device) -> None:
+    """The framework's loop with eager steps against the same steps replayed as CUDA graphs, and
+    the bare eager step of the networks (:func:`bare_rate`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch, name in itertools.product(args.batch_sizes, args.methods):
+            rates = {}
+            for graphed in (False, True):
+                cfg = config(args, name, batch, f"trainer.cuda_graph={str(graphed).lower()}")
+                streams = resident_streams(data, batch, device)
+                rates[graphed] = framework_rate(cfg, streams, args, device, Path(tmp) / f"{name}{graphed}")
+            line = f"batch {batch:4d}  {name:12s} eager {rates[False]:9,.0f} img/s  cuda graph "
+            line += f"{rates[True]:9,.0f} img/s  graph/eager {rates[True] / rates[False]:5.2f}x"
+            if name in ("source_only", "grl"):
+                line += f"  bare eager step {bare_rate(cfg, name == 'grl', args, device):9,.0f} img/s"
+            print(line, flush=True)
 
 
 def resident_streams(data, batch: int, device: torch.device, seed: int = 0) -> list[BatchStream]:
@@ -296,7 +322,8 @@ def describe(device: torch.device, args: argparse.Namespace) -> str:
     )
     return (
         f"device {device} ({name}); torch {torch.__version__}; precision {args.precision}; "
-        f"compile {args.compile}; {args.steps} timed steps after {args.warmup}; "
+        f"compile {args.compile}; cuda_graph {args.cuda_graph}; "
+        f"{args.steps} timed steps after {args.warmup}; "
         f"conventional: {args.workers} DataLoader workers"
     )
 
@@ -315,6 +342,9 @@ def main() -> None:
     data = (domains.source, domains.target)
     if args.stacked:
         stacked_lines(args, data, device)
+        return
+    if args.cuda_graph:
+        graph_lines(args, data, device)
         return
     with tempfile.TemporaryDirectory() as tmp:
         for batch in args.batch_sizes:

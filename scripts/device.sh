@@ -6,10 +6,11 @@
 #   bash scripts/device.sh run [STAGE...] # there: the device tool's run, carry [".whl", ".data"]
 #
 # Stages, in the order given (default: speed methods), each under its own time limit
-# ($ADDA_LIMIT_<STAGE> seconds; defaults 180, 240, 150).  The default call takes about 7 minutes with
+# ($ADDA_LIMIT_<STAGE> seconds; defaults 210, 220, 150).  The default call takes about 7 minutes with
 # the set-up; `run backbones` right after it, while the machine is warm (30 s), fits the rest of a
 # 15-minute lease.  Calling a stage again resumes the runs its limit cut short.
-#   speed      bench_speed.py: grl and adda at batch 64 and 512 in fp32, grl in bf16 compiled, and
+#   speed      check_cuda_graph.py (graphed steps against eager ones), then bench_speed.py: grl and
+#              adda at batch 64 and 512 in fp32, eager against CUDA graphs in fp32 and bf16, and
 #              K = 1, 4, 16 stacked runs against K one after another
 #   methods    every registered method (or those $ADDA_METHODS lists, comma-separated) x seeds 0-2 at
 #              the full protocol: one stacked sweep per method, all at once (under MPS where it
@@ -69,7 +70,7 @@ pack() {  # all so far but checkpoints and TensorBoard events (75 runs' events e
 
 limit() {  # STAGE: its time limit in seconds ($ADDA_LIMIT_<STAGE>, else the default)
   local var="ADDA_LIMIT_${1^^}"
-  declare -A default=([speed]=180 [methods]=240 [backbones]=150)
+  declare -A default=([speed]=210 [methods]=220 [backbones]=150)
   echo "${!var:-${default[$1]}}"
 }
 
@@ -94,13 +95,16 @@ sweeps() {  # NAME LIMIT GROUP... : one stacked sweep per group (its overrides, 
   "$PY" -m adda.report "$RESULTS/$name" || echo "== adda-report found nothing to report in $name"
 }
 
-stage_speed() {  # its limit split 2:3:2 (compiling takes most of the middle part)
-  local seventh=$(($(limit speed) / 7))
-  timeout -k 10 $((2 * seventh)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --methods grl adda \
+stage_speed() {  # its limit split into 21 parts: 3, 4, 4, 3 and 7 of them, in this order
+  local part=$(($(limit speed) / 21))
+  timeout -k 10 $((3 * part)) "$PY" scripts/check_cuda_graph.py --data-root "$DATA" || true
+  timeout -k 10 $((4 * part)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --methods grl adda \
     --batch-sizes 64 512 || true
-  timeout -k 10 $((3 * seventh)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --methods grl \
-    --batch-sizes 64 512 --precision bf16 --compile || true
-  timeout -k 10 $((2 * seventh)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --stacked 1,4,16 \
+  timeout -k 10 $((4 * part)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --cuda-graph \
+    --methods grl adda --batch-sizes 64 512 || true
+  timeout -k 10 $((3 * part)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --cuda-graph \
+    --methods grl --batch-sizes 64 512 --precision bf16 || true
+  timeout -k 10 $((7 * part)) "$PY" scripts/bench_speed.py "${BENCH[@]}" --stacked 1,4,16 \
     --batch-sizes 64 || true
 }
 

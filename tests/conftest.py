@@ -34,6 +34,30 @@ def wait_for(path: Path, proc, timeout: float = 120) -> None:
 SYNTHETIC = ("debug=synthetic",)  # adda/conf/debug/synthetic.yaml: tiny generated data on the CPU
 
 
+def built_method(*overrides: str):
+    """A method as ``adda-train`` builds it on the CPU for this config, with its batch streams."""
+    import torch
+
+    from adda.data import build_domains, load_splits
+    from adda.runtime import seed_everything
+    from adda.train import batch_streams, build_method
+
+    cfg = compose_cfg(*overrides)
+    splits = load_splits(cfg)
+    seed_everything(cfg.seed)
+    cpu = torch.device("cpu")
+    method = build_method(cfg, cpu, len(splits[0].classes))
+    return method, batch_streams(build_domains(cfg, cpu, splits), cfg, cpu)
+
+
+def capturable_methods() -> list[str]:
+    """The registered methods whose step a CUDA graph can replay (:func:`adda.graphs.cannot_capture`)."""
+    from adda.graphs import cannot_capture
+    from adda.registry import METHODS
+
+    return [m for m in METHODS.names() if cannot_capture(built_method(*SYNTHETIC, f"method={m}")[0]) is None]
+
+
 def signal_in_final_evaluation(monkeypatch, signum: int = signal.SIGINT) -> None:
     """Deliver a real signal to this process while a finished run assesses itself (its analysis),
     after its last training step; a signal that interrupts there ends the test with a failure."""

@@ -173,7 +173,7 @@ class Method(nn.Module):
         return loss + term
 
     def learning_rate(self) -> float:
-        return next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        return float(next(iter(self.optimizers.values())).param_groups[0]["lr"])
 
     def train_step(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
         """Update on one source batch (labelled) and one target batch (labels unused).
@@ -193,13 +193,21 @@ class Method(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} overrides update(), not phases()")
 
     def update(self, source: Batch, target: Batch, step: int) -> dict[str, torch.Tensor]:
+        metrics = self.apply_phases(self.phases(step), source, target, step)
+        self.after_update(step)
+        return metrics
+
+    def apply_phases(
+        self, plan: list[tuple[str, PhaseLoss]], source: Batch, target: Batch, step: int | torch.Tensor
+    ) -> Tensors:
+        """The device side of an update: each phase's loss, then its optimiser's step.  ``step``
+        may be a 0-d tensor (:mod:`adda.graphs` replays this as a CUDA graph, reading it there)."""
         metrics: Tensors = {}
         carry: Tensors = {}
-        for name, loss_of in self.phases(step):
+        for name, loss_of in plan:
             loss, phase_metrics, carry = loss_of(source, target, step, carry)
             self.step(self.optimizers[name], loss)
             metrics |= phase_metrics
-        self.after_update(step)
         return metrics
 
     def after_update(self, step: int) -> None:
@@ -216,7 +224,15 @@ class Method(nn.Module):
         return None
 
     def optimizer_state(self) -> dict[str, Any]:
-        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+        """The optimisers' state as an eager run on any device holds it: a learning rate that a
+        CUDA graph reads as a tensor (:mod:`adda.graphs`) is saved as a number."""
+        states = {name: opt.state_dict() for name, opt in self.optimizers.items()}
+        for state in states.values():
+            for group in state["param_groups"]:
+                group["lr"] = float(group["lr"])
+                if group.get("capturable"):
+                    group["capturable"] = False
+        return states
 
     def load_optimizer_state(self, state: Mapping[str, Any]) -> None:
         for name, opt in self.optimizers.items():

@@ -84,7 +84,7 @@ class SelfTraining(OnBase):
         self.start_schedule("self_training")
 
     def learning_rate(self) -> float:
-        return self.optimizers["self_training"].param_groups[0]["lr"]
+        return float(self.optimizers["self_training"].param_groups[0]["lr"])
 
     def phases(self, step: int) -> list[tuple[str, PhaseLoss]]:
         if step < self.start:

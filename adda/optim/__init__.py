@@ -127,5 +127,8 @@ class LRSchedule:
             factor = lr_factor(step, self.total, self.decay_at, self.gamma)
         for opt in self.optimizers:
             for group in opt.param_groups:
-                group["lr"] = group["initial_lr"] * factor
+                if torch.is_tensor(group["lr"]):  # a CUDA graph reads it: changed in place, never replaced
+                    group["lr"].fill_(group["initial_lr"] * factor)
+                else:
+                    group["lr"] = group["initial_lr"] * factor
         return factor

@@ -42,6 +42,15 @@ def test_missing_data_with_download_off_is_one_line(tmp_path):
     assert len(lines) == 1 and "fetch_mnist.py" in lines[0] and "data.download=true" in lines[0]
 
 
+def test_a_cuda_graph_asked_for_on_the_cpu_is_one_line(tmp_path):
+    result = adda_train(*SYNTHETIC, "trainer.cuda_graph=true", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "trainer.cuda_graph=true needs a CUDA device, not cpu: set device=cuda" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()  # refused before the run began
+
+
 def test_multirun_sweep_then_report(tmp_path):
     sweep = tmp_path / "sweep"
     result = adda_train(

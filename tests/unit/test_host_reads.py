@@ -10,11 +10,8 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from adda.data import build_domains, load_splits
 from adda.registry import METHODS
-from adda.runtime import seed_everything
-from adda.train import batch_streams, build_method
-from tests.conftest import compose_cfg
+from tests.conftest import built_method, capturable_methods
 
 aten = torch.ops.aten
 # Ops whose result the host must wait for: a number, or a shape that depends on the values.
@@ -60,18 +57,20 @@ def recording():
             hook.remove()
 
 
-def reads_of(method: str, steps: int, *extra: str) -> list[str]:
-    """The host reads of every training step of ``method`` (``steps`` steps, past any stage switch)."""
-    cfg = compose_cfg("debug=synthetic", f"method={method}", f"trainer.steps={steps}", *extra)
-    splits = load_splits(cfg)
-    seed_everything(0)
-    run = build_method(cfg, torch.device("cpu"), len(splits[0].classes))
-    streams = batch_streams(build_domains(cfg, torch.device("cpu"), splits), cfg, torch.device("cpu"))
+def reads_of(method: str, steps: int, *extra: str, tensor_step: bool = False) -> list[str]:
+    """The host reads of every training step of ``method`` (``steps`` steps, past any stage
+    switch).  ``tensor_step``: the device side of each step alone, given the step as a 0-d
+    tensor, as a CUDA graph replays it (:mod:`adda.graphs`)."""
+    run, streams = built_method("debug=synthetic", f"method={method}", f"trainer.steps={steps}", *extra)
     reads = []
     for step in range(steps):
         batches = streams["source"].next(), streams["target"].next()
+        plan = run.phases(step) if tensor_step else None
         with recording() as mode:
-            run.train_step(*batches, step)
+            if plan is None:
+                run.train_step(*batches, step)
+            else:
+                run.apply_phases(plan, *batches, torch.tensor(float(step)))
         reads += mode.reads
     return reads
 
@@ -105,3 +104,9 @@ def test_adda_with_its_domain_accuracy_gate_reads_once_a_step_by_design():
     # min_domain_acc decides on the host whether the encoder steps: one read per adaptation step.
     reads = reads_of("adda", 8, "method.min_domain_acc=0.6")
     assert reads == ["aten._local_scalar_dense.default"] * 4
+
+
+@pytest.mark.parametrize("method", capturable_methods())
+def test_a_step_given_as_a_tensor_is_read_on_the_device_alone(method):
+    # A graph's step is a 0-d tensor: a ramp that took it as a number would read it back.
+    assert reads_of(method, 8, tensor_step=True) == []
