@@ -7,8 +7,8 @@ at the addresses recorded and change in place: the batches (copied into the grap
 tensors), the step (a 0-d tensor that the ramps read on the device) and the learning rates
 (0-d tensors that the schedule fills).  What the host decides per step (the method's phases,
 ADDA's stage, the networks' train/eval modes, the batch shapes) selects a graph: one per
-distinct plan, captured after a few eager steps of that plan, which create the optimisers'
-state and let cuDNN choose its kernels.  Metrics stay on the device, read at log intervals.
+distinct plan, captured after a few eager steps of that plan on the capturing stream, which
+create the optimisers' state and the libraries' handles.  Metrics stay on the device, read at log intervals.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class GraphedSteps:
         return phases, modes, tuple(t.shape for t in (*source, *target))
 
     def eager(self, plan: list[tuple[str, PhaseLoss]], source: Batch, target: Batch, step: int) -> Tensors:
-        """A warm-up step, on a side stream as CUDA graphs' warm-up must be."""
+        """A warm-up step, on the side stream that captures too: libraries' per-stream handles
+        (cuBLAS's workspace) are then made before a capture, which may not allocate them."""
         self.side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(self.side):
             metrics = self.method.apply_phases(plan, source, target, step)
@@ -116,9 +117,14 @@ class GraphedSteps:
         for opt in self.method.optimizers.values():
             opt.zero_grad(set_to_none=True)  # the gradients are then allocated in the graph's memory
         # Autocast's cache of cast weights would hold tensors from outside the graph: off inside.
-        cast = dict(dtype=torch.get_autocast_dtype("cuda"), enabled=torch.is_autocast_enabled("cuda"))
+        cast = torch.autocast(
+            "cuda",
+            dtype=torch.get_autocast_dtype("cuda"),
+            enabled=torch.is_autocast_enabled("cuda"),
+            cache_enabled=False,
+        )
         try:
-            with torch.autocast("cuda", **cast, cache_enabled=False), torch.cuda.graph(graph):
+            with cast, torch.cuda.graph(graph, stream=self.side):
                 metrics = self.method.apply_phases(plan, inputs[:2], inputs[2:], self.step)
         except RuntimeError as err:
             name = type(self.method).__name__
