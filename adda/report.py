@@ -3,7 +3,8 @@
 Reads each run's ``metrics.json`` and ``.hydra/overrides.yaml``; runs that differ only in
 ``seed`` form one row.  Failed and unfinished runs are listed, never dropped.  Writes
 ``DIR/report.md`` (and prints it), ``DIR/report.png``: target accuracy per row with error bars, and
-``DIR/report_tsne.png``: a t-SNE of each method's best run's test features.
+``DIR/report_tsne.png``: a t-SNE of each method's best run's test features.  ``adda-report A B
+--save C`` pools the runs of several sweeps into one table, written to C.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def render_correlations(rows: list[Correlation], best: float) -> list[str]:
     ]
 
 
-def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
+def render(runs: list[dict[str, Any]], commands: Sequence[str] = ()) -> str:
     groups, common = group_runs(runs)
     validator = selecting_validator([r["metrics"] for r in runs])
     selected = f"target_acc @ {validator}" if validator else None
@@ -203,8 +204,10 @@ def render(runs: list[dict[str, Any]], command: str | None = None) -> str:
     extra = ["A-distance before → after"] if with_a_distance else []
     head = ["runs", "done/all", *COLUMNS, *([validator, selected] if validator else []), *extra]
     lines = []
-    if command:
-        lines += [f"Command: `{command}`", ""]
+    if len(commands) == 1:
+        lines += [f"Command: `{commands[0]}`", ""]
+    elif commands:  # several sweeps pooled: each one's line
+        lines += ["Commands:", *(f"- `{c}`" for c in commands), ""]
     if common:
         lines += [f"Common to all runs: `{' '.join(sorted(common))}`", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -442,28 +445,56 @@ def write_section(path: Path, text: str, section: str | None = None) -> None:
     path.write_text(block)
 
 
+def pooled(sweeps: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The runs of several sweeps, each run once (a folder given may lie inside another)."""
+    runs = {}
+    for sweep in sweeps:
+        for run in sweep:
+            runs.setdefault(run["dir"].resolve(), run)
+    return list(runs.values())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Summarise the runs of a sweep (or any folder of runs).")
-    parser.add_argument("dir", type=Path)
+    parser = argparse.ArgumentParser(
+        description="Summarise the runs of a sweep (or any folder of runs); several sweeps given "
+        "are pooled into one table, so methods run at different times can be compared."
+    )
+    parser.add_argument("dir", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, help="also write the report here (e.g. docs/RESULTS.md)")
     parser.add_argument(
         "--section", help="which marked section of --out to replace (default: the unnamed one)"
     )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        help="the folder for report.md and its plots (default: the sweep's own folder; with "
+        "several sweeps, none unless given, so no sweep's own report is overwritten)",
+    )
     args = parser.parse_args(argv)
-    runs = read_runs(args.dir)
-    if not runs:
-        print(f"error: no run folders (with .hydra/) under {args.dir}", file=sys.stderr)
-        return 2
-    command = sweep_command(args.dir)
-    text = render(runs, command)
-    (args.dir / "report.md").write_text(text)
-    plot(runs, args.dir / "report.png", command or str(args.dir))
-    tsne = [args.dir / "report_tsne.png"] if plot_tsne(runs, args.dir / "report_tsne.png") else []
+    sweeps = [read_runs(root) for root in args.dir]
+    for root, sweep in zip(args.dir, sweeps, strict=True):
+        if not sweep:
+            print(f"error: no run folders (with .hydra/) under {root}", file=sys.stderr)
+            return 2
+    runs = pooled(sweeps)
+    commands = [c for c in map(sweep_command, args.dir) if c]
+    text = render(runs, commands)
+    save = args.save or (args.dir[0] if len(args.dir) == 1 else None)
+    written = []
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+        (save / "report.md").write_text(text)
+        plot(runs, save / "report.png", " | ".join(commands) or " ".join(map(str, args.dir)))
+        tsne = [save / "report_tsne.png"] if plot_tsne(runs, save / "report_tsne.png") else []
+        written += [save / "report.md", save / "report.png", *tsne]
     if args.out:
         write_section(args.out, text, args.section)
+        written.append(args.out)
     print(text, end="")
-    written = [args.dir / "report.md", args.dir / "report.png", *tsne, *([args.out] if args.out else [])]
-    print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)  # stdout: the report alone
+    if written:  # stdout: the report alone
+        print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
+    if not save:
+        print("pooled report printed only: --save DIR writes report.md and its plots", file=sys.stderr)
     return 0
 
 

@@ -113,6 +113,32 @@ def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators
     assert out.read_text() == written  # the named section is replaced, not appended again
 
 
+def test_several_sweeps_pool_into_one_table_and_keep_their_own_reports(tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for sweep, method, task in [(first, "adda", "method=adda"), (second, "bnm", "method=bnm")]:
+        for seed, target in enumerate([0.90, 0.94]):
+            fooled = method == "bnm"  # scored higher by IM, 30 points less accurate
+            metrics = {**done(target - 0.3 * fooled), "validators": {"im": 1.0 + seed + fooled}}
+            fake_run(sweep, str(seed), ["experiment=seed64", f"method={method}", f"seed={seed}"], metrics)
+        (sweep / "multirun.yaml").write_text(
+            f"hydra:\n  overrides:\n    hydra: []\n    task: [experiment=seed64, {task}, 'seed=0,1']\n"
+        )
+        (sweep / "report.md").write_text("this sweep's own report\n")
+    assert main([str(first), str(second), str(second / "1")]) == 0  # a run given twice counts once
+    out = capsys.readouterr()
+    assert "Commands:\n- `adda-train -m experiment=seed64 method=adda seed=0,1`\n" in out.out
+    assert "- `adda-train -m experiment=seed64 method=bnm seed=0,1`\n" in out.out
+    assert "| method=adda | 2/2 |" in out.out and "| method=bnm | 2/2 |" in out.out
+    assert "| 4 | 0.6400 (30.0) |" in out.out  # IM judged over both sweeps' 4 runs: bnm seed 1
+    assert "--save DIR" in out.err
+    assert [(s / "report.md").read_text() for s in (first, second)] == ["this sweep's own report\n"] * 2
+    assert main([str(first), str(second), "--save", str(tmp_path / "pooled")]) == 0
+    assert (tmp_path / "pooled" / "report.md").read_text() == capsys.readouterr().out
+    assert (tmp_path / "pooled" / "report.png").stat().st_size > 0
+    assert main([str(first), str(tmp_path / "missing")]) == 2
+    assert f"no run folders (with .hydra/) under {tmp_path / 'missing'}" in capsys.readouterr().err
+
+
 def test_report_on_an_empty_folder_fails_clearly(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run folders" in capsys.readouterr().err
