@@ -39,6 +39,15 @@ class RunRecord:
         """The finished run's results, as written (status and method included)."""
         return self._write("done", **results)
 
+    def add_validators(self, scores: dict[str, float]) -> dict[str, Any]:
+        """A finished run's record with validators scored after training (``adda-rescore``)
+        joined to its own, and named under ``rescored``; nothing else changes."""
+        record = self.read() or {}
+        record["validators"] = {**record.get("validators", {}), **scores}
+        record["rescored"] = sorted({*record.get("rescored", []), *scores})
+        write_json(self.path, record)
+        return record
+
     def failed(self, error: str) -> None:
         self._write("failed", error=error)
 

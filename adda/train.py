@@ -43,7 +43,7 @@ from adda.runtime import autocast, resolve_device, seed_everything
 from adda.selection import Selection
 from adda.stacking import cannot_stack, group
 from adda.tensorboard_logger import TensorBoardLogger
-from adda.validators import Outputs, score_all
+from adda.validators import score_model
 
 log = logging.getLogger(__name__)
 DIRNAME_LIMIT = 120
@@ -179,23 +179,15 @@ class Assessor:
         self.preds: dict[str, Predictions] = {}
 
     def __call__(self, step: int) -> dict[str, float]:
-        scores, preds = evaluate(
-            self.method, self.evals, self.trainer.eval_batch_size, self.trainer.precision
+        trainer = self.trainer
+        scores, valid, preds = score_model(
+            self.method, self.evals, self.validators, trainer.eval_batch_size, trainer.precision
         )
-        valid = score_all(self.validators, Outputs.from_predictions(preds, self.mix_probe))
         self.selection.offer(step, valid, scores, self.method)
         self.analysis.at_evaluation(preds, self.evals, step)
         self.last.update(scores=scores, validators=valid)
         self.preds = preds
         return {f"acc/{k}": v for k, v in scores.items()} | {f"validator/{k}": v for k, v in valid.items()}
-
-    def mix_probe(self, i: torch.Tensor, j: torch.Tensor, lam: float) -> torch.Tensor:
-        """The model's logits on ``lam x_i + (1 - lam) x_j`` of the unlabelled target sample."""
-        mixed = self.evals["target_unlabelled"].mixed(i, j, lam)
-        _, preds = evaluate(
-            self.method, {"mixed": mixed}, self.trainer.eval_batch_size, self.trainer.precision
-        )
-        return preds["mixed"].logits
 
     def before_adaptation(self, step: int) -> None:
         """The test sets' features where adaptation begins, for the A-distance before it."""

@@ -20,8 +20,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from adda.checks import positive
-from adda.evaluate import Predictions
+from adda.data.domain import EvalSet
+from adda.evaluate import Predictions, evaluate
 from adda.losses import entropy
+from adda.methods import Method
 from adda.registry import VALIDATORS
 
 
@@ -123,3 +125,18 @@ class DeepEmbeddedValidation(Validator):
 def score_all(names: list[str], out: Outputs) -> dict[str, float]:
     """Every named validator's score (each built by registry name)."""
     return {name: VALIDATORS.build({"name": name})(out) for name in names}
+
+
+def score_model(
+    method: Method, evals: dict[str, EvalSet], names: list[str], batch_size: int | str, precision: str
+) -> tuple[dict[str, float], dict[str, float], dict[str, Predictions]]:
+    """The model as it stands on the fixed evaluation sets: accuracies, the named validators'
+    scores, and the predictions; training and ``adda-rescore`` both score through here."""
+
+    def mix_probe(i: torch.Tensor, j: torch.Tensor, lam: float) -> torch.Tensor:
+        """The model's logits on ``lam x_i + (1 - lam) x_j`` of the unlabelled target sample."""
+        mixed = evals["target_unlabelled"].mixed(i, j, lam)
+        return evaluate(method, {"mixed": mixed}, batch_size, precision)[1]["mixed"].logits
+
+    scores, preds = evaluate(method, evals, batch_size, precision)
+    return scores, score_all(names, Outputs.from_predictions(preds, mix_probe)), preds

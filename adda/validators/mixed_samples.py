@@ -32,7 +32,8 @@ class MixVal(Validator):
     def __call__(self, out: Outputs) -> float:
         if out.mix_probe is None:
             raise ConfigError(
-                "validator mixval needs the model (Outputs.mix_probe); score it during training"
+                "validator mixval needs the model (Outputs.mix_probe); score it during training or "
+                "with adda-rescore"
             )
         pseudo = out.target_logits.argmax(1)
         n = len(pseudo)

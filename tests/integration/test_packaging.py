@@ -56,6 +56,12 @@ def test_the_wheel_holds_the_configs_and_runs_from_an_unrelated_folder(wheel_sit
     assert report.returncode == 0 and (tmp_path / "report.md").exists(), report.stderr
     assert str(tmp_path / "report.md") in report.stderr  # says where it wrote
 
+    rescored = run(
+        [str(wheel_site / "bin" / "adda-rescore"), str(out), "--validators", "bnm"], wheel_site, tmp_path
+    )
+    assert rescored.returncode == 0, rescored.stderr
+    assert json.loads((out / "metrics.json").read_text())["rescored"] == ["bnm"]
+
     preview = tmp_path / "preview.png"
     shown = run(
         [str(wheel_site / "bin" / "adda-preview"), "debug=synthetic", f"preview.out={preview}"],
