@@ -25,7 +25,7 @@ from adda.data.domain import build_domains, load_splits
 from adda.errors import AddaError, ConfigError
 from adda.record import RunRecord
 from adda.registry import VALIDATORS
-from adda.report import read_runs
+from adda.report import pooled, read_runs
 from adda.runtime import resolve_device, seed_everything
 from adda.train import build_method
 from adda.validators import score_model
@@ -63,7 +63,11 @@ def rescore(run_dir: Path, names: list[str], data_root: str | None, device: str)
         recorded = metrics.get("validators", {})
         trainer = cfg.trainer
         scores, valid, _ = score_model(
-            method, data.evals, [*recorded, *names], trainer.eval_batch_size, trainer.precision
+            method,
+            data.evals,
+            list(dict.fromkeys([*recorded, *names])),
+            trainer.eval_batch_size,
+            trainer.precision,
         )
         then = {**recorded, "target_acc": metrics["target_acc"]}
         check_against_record(then, {**valid, "target_acc": scores["target_test_acc"]}, run_dir)
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    runs = [run["dir"] for root in args.dir for run in read_runs(root)]
+    runs = [run["dir"] for run in pooled([read_runs(root) for root in args.dir])]  # each run once
     if not runs:
         print(f"error: no run folders (with .hydra/) under {', '.join(map(str, args.dir))}", file=sys.stderr)
         return 2
