@@ -1,5 +1,6 @@
 """Stacked runs (adda.stacking): each run's losses, states and checkpoints are those it has alone."""
 
+import contextlib
 import copy
 import threading
 
@@ -76,17 +77,24 @@ def test_runs_in_lockstep_are_exactly_their_runs_alone(method):
     assert history[0] != history[1]
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Compute on n threads inside, whatever OMP_NUM_THREADS the caller set."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_runs_in_lockstep_on_two_threads_are_exactly_their_runs_alone_on_one_cpu_thread():
     _, _, history = stacked("grl", 20, make=lambda runs: Lockstep(runs, workers=2))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what each worker computes on
-    try:
+    with cpu_threads(1):  # what each worker computes on
         for k, seed in enumerate(SEEDS):
             assert history[k] == alone("grl", seed, 20)
-    finally:
-        torch.set_num_threads(threads)
-    # Two threads round otherwise than one: close, not equal.
-    assert 0 < worst_difference(history[0], alone("grl", SEEDS[0], 20)) < 1e-4
+    with cpu_threads(2):  # two threads split the reductions otherwise than one: close, not equal
+        assert 0 < worst_difference(history[0], alone("grl", SEEDS[0], 20)) < 1e-4
 
 
 def test_lockstep_threads_compute_in_the_callers_precision_on_one_cpu_thread_each():
