@@ -29,7 +29,9 @@ COLUMNS = {  # metric -> format of one value
     "seconds": "{:.0f}",
     "source_images_per_s": "{:.0f}",
 }
-NOT_GROUPED = ("seed=", "data.root=", "hydra.", "trainer.progress=")
+# Options that change neither what is trained nor which checkpoint is kept: never a row of their own.
+# (The validators only read the model; trainer.select, which keeps a checkpoint, stays grouped.)
+NOT_GROUPED = ("seed=", "data.root=", "hydra.", "trainer.progress=", "trainer.validators=")
 
 
 def read_runs(root: Path) -> list[dict[str, Any]]:

@@ -73,6 +73,21 @@ def test_a_single_run_and_a_sweep_with_the_same_options_share_a_row(tmp_path, ca
     assert pooled == [["| method.ramp=true", "2/2"], ["| method.ramp=false", "1/1"]]
 
 
+def test_runs_that_differ_only_in_what_they_are_scored_by_share_their_method_row(tmp_path, capsys):
+    fake_run(tmp_path, "old", ["method=adda", "seed=0"], done(0.90))
+    fake_run(tmp_path, "new", ["method=adda", "seed=1", "trainer.validators=[im,classami]"], done(0.92))
+    fake_run(tmp_path, "bsp", ["method=bsp", "seed=0", "trainer.validators=[im,classami]"], done(0.80))
+    fake_run(tmp_path, "kept", ["method=bsp", "seed=1", "trainer.select=classami"], done(0.85))
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [row.split(" | ")[:2] for row in out if row.startswith("| method")]
+    assert rows == [
+        ["| method=adda", "2/2"],
+        ["| method=bsp trainer.select=classami", "1/1"],  # another checkpoint kept: another row
+        ["| method=bsp", "1/1"],
+    ]
+
+
 def test_report_shows_the_selected_checkpoints_accuracy_and_ranks_the_validators(tmp_path, capsys):
     for i, target in enumerate([0.5, 0.6, 0.7, 0.8]):
         metrics = {
