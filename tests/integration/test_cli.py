@@ -46,7 +46,8 @@ def test_a_cuda_graph_asked_for_on_the_cpu_is_one_line(tmp_path):
     result = adda_train(*SYNTHETIC, "trainer.cuda_graph=true", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert result.returncode == 2
     lines = error_lines(result)
-    assert len(lines) == 1 and "trainer.cuda_graph=true needs a CUDA device, not cpu: set device=cuda" in lines[0]
+    expected = "trainer.cuda_graph=true needs a CUDA device, not cpu: set device=cuda"
+    assert len(lines) == 1 and expected in lines[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "metrics.json").exists()  # refused before the run began
 
