@@ -69,11 +69,11 @@ STACKABLE = [name for name in METHODS.names() if cannot_stack(built(name, 0, 4)[
 
 
 @pytest.mark.parametrize("method", ["grl", "adda"])
-def test_each_stacked_run_has_the_losses_it_has_alone_over_20_steps(method, in_float64):
+def test_each_stacked_run_has_the_losses_it_has_alone_over_20_steps_in_fp32(method):
     _, _, history = stacked(method, 20)  # adda: 10 pre-training steps, then 10 of adaptation
     for k, seed in enumerate(SEEDS):
         own = alone(method, seed, 20)
-        assert worst_difference(history[k], own) < 1e-9
+        assert worst_difference(history[k], own) < 1e-4
     assert history[0] != history[1]  # the seeds make different runs: the rows are not one run
 
 
