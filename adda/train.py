@@ -37,6 +37,7 @@ from adda.evaluate import Predictions, evaluate
 from adda.fit import Clock, Interrupted, Loop, stop_reason, stop_signals
 from adda.graphs import GraphedSteps
 from adda.methods import Method
+from adda.models.backbones import normalize_input
 from adda.record import RunRecord
 from adda.registry import BACKBONES, DISCRIMINATORS, METHODS
 from adda.runtime import autocast, resolve_device, seed_everything
@@ -65,8 +66,8 @@ OmegaConf.register_new_resolver("adda_dirname", run_dirname, replace=True)
 
 
 def build_method(cfg: DictConfig, device: torch.device, num_classes: int = 10) -> Method:
-    """Backbone (with one output per class of the data), discriminator (on the tap it names, only
-    for a method that plays a domain game) and method, all by registry name."""
+    """Backbone (one output per class of the data; ``backbone.input_norm`` in front), discriminator
+    (on the tap it names, only for a method that plays a domain game) and method, by registry name."""
     given = cfg.backbone.get("num_classes")
     if given is not None and given != num_classes:
         raise ConfigError(
@@ -74,11 +75,14 @@ def build_method(cfg: DictConfig, device: torch.device, num_classes: int = 10) -
             f"follows the data) or give {num_classes}"
         )
     backbone_cfg = {
-        k: v for k, v in OmegaConf.to_container(cfg.backbone, resolve=True).items() if k != "num_classes"
+        k: v
+        for k, v in OmegaConf.to_container(cfg.backbone, resolve=True).items()
+        if k not in ("num_classes", "input_norm")
     }
     backbone = BACKBONES.build(
         backbone_cfg, at="backbone", image_size=cfg.data.image_size, num_classes=num_classes
     )
+    normalize_input(backbone, cfg.backbone.get("input_norm"))
     backbone.load_weights(download=cfg.data.download)
     backbone = backbone.to(device)
     method_cfg = OmegaConf.to_container(cfg.method, resolve=True)

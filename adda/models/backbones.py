@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from adda.checks import non_negative_int, positive_int
+from adda.checks import check, non_negative_int, positive_int
 from adda.errors import ConfigError, DataError
 from adda.registry import BACKBONES
 
@@ -46,6 +47,27 @@ def bottleneck_layer(width_in: int, width: int) -> tuple[nn.Module, int]:
     if width == 0:
         return nn.Identity(), width_in
     return nn.Sequential(nn.Linear(width_in, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)), width
+
+
+def instance_normalized(encoder: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Each image's channels shifted and scaled to mean 0, std 1: a domain that differs by
+    per-image colour, brightness or contrast (digits on photos) looks like the source before any
+    weight sees it.  The input layer of DIRT-T's digit network (Shu et al. 2018, their ``inorm``);
+    no affine weights, since the first convolution can learn any."""
+    return (F.instance_norm(args[0]), *args[1:])
+
+
+def normalize_input(backbone: Backbone, kind: str | None) -> Backbone:
+    """Put ``kind`` of input normalisation (``backbone.input_norm``) in front of the encoder.
+
+    A forward pre-hook rather than a wrapper module: the state_dict keeps its keys, so saved
+    weights load either way, and every caller of ``backbone.encoder`` (a method's own copies of it
+    included: ``deepcopy`` keeps hooks) sees normalised images.
+    """
+    kind = check("backbone.input_norm", kind, lambda v: v in (None, "instance"), "null or instance")
+    if kind == "instance":
+        backbone.encoder.register_forward_pre_hook(instance_normalized)
+    return backbone
 
 
 class BottleneckEncoder(nn.Module):

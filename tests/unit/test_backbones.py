@@ -236,3 +236,30 @@ def _evalset(x, domain):
     return EvalSet(
         ((x + 1) * 127.5).round().to(torch.uint8), torch.zeros(len(x), dtype=torch.long), domain, "test"
     )
+
+
+def test_instance_normalised_input_makes_every_encoder_blind_to_a_per_image_colour_and_contrast_shift():
+    def built(*overrides):
+        torch.manual_seed(0)
+        cfg = compose_cfg("method=adda", "device=cpu", "trainer.steps=4", *overrides)
+        return build_method(cfg, torch.device("cpu")).eval()
+
+    normed, plain = built("backbone.input_norm=instance"), built()
+    assert normed.state_dict().keys() == plain.state_dict().keys()  # weights load either way
+    x = images(0, n=4, size=64)[0]
+    g = torch.Generator().manual_seed(1)
+    scale, shift = torch.rand(4, 3, 1, 1, generator=g) + 0.2, torch.rand(4, 3, 1, 1, generator=g) - 0.5
+    shifted = x * scale + shift  # each image's channels recoloured and re-contrasted on their own
+    with torch.no_grad():
+        for encoder in (normed.backbone.encoder, normed.target_encoder):  # ADDA's copy keeps it
+            torch.testing.assert_close(
+                encoder(shifted)["features"], encoder(x)["features"], atol=1e-4, rtol=1e-4
+            )
+        moved = (plain.backbone(shifted) - plain.backbone(x)).abs().max()
+    assert moved > 1e-2
+
+
+def test_an_unknown_input_norm_is_one_line_naming_the_choices():
+    cfg = compose_cfg("device=cpu", "backbone.input_norm=batch")
+    with pytest.raises(ConfigError, match=r"^backbone.input_norm='batch': must be null or instance$"):
+        build_method(cfg, torch.device("cpu"))
