@@ -85,6 +85,16 @@ def test_every_stackable_method_matches_its_runs_alone(method, in_float64):
 
 
 @pytest.mark.parametrize("method", ["grl", "adda"])
+def test_stacked_runs_normalise_their_input_as_they_do_alone(method, in_float64):
+    """The input's instance norm is a forward pre-hook: vmap over functional_call must still run it."""
+    _, _, history = stacked(method, 10, "backbone.input_norm=instance", seeds=(0, 1))
+    for k, seed in enumerate((0, 1)):
+        normed = alone(method, seed, 10, "backbone.input_norm=instance")
+        assert worst_difference(history[k], normed) < 1e-9
+        assert worst_difference(normed, alone(method, seed, 10)) > 1e-6  # the norm changed the run
+
+
+@pytest.mark.parametrize("method", ["grl", "adda"])
 def test_runs_in_lockstep_are_exactly_their_runs_alone(method):
     _, _, history = stacked(method, 20, make=Lockstep)
     for k, seed in enumerate(SEEDS):
