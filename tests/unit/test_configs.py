@@ -92,6 +92,8 @@ def test_seed64_is_the_seed_protocol():
     assert cfg.trainer.steps == 11000 and cfg.trainer.batch_size == 32
     assert cfg.optim.lr == 1e-3 and list(cfg.optim.decay_at) == [0.5] and cfg.optim.decay_gamma == 0.1
     assert cfg.data.image_size == 64 and cfg.target.name == "mnistm"
+    assert cfg.backbone.input_norm == "instance"  # adopted by IM (docs/RESULTS.md section 7)
+    assert compose_cfg("experiment=seed64", "backbone.input_norm=null").backbone.input_norm is None
     assert cfg.method.name == compose_cfg().method.name  # the experiment leaves the method to choose
 
 
