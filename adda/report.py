@@ -51,6 +51,40 @@ def read_runs(root: Path) -> list[dict[str, Any]]:
     return runs
 
 
+RUNS_FILE = "runs.json"
+
+
+def write_runs(path: Path, runs: list[dict[str, Any]], commands: Sequence[str]) -> None:
+    """``runs.json``: what the table was made from, without the run folders."""
+    records = [{k: str(v) if k == "dir" else v for k, v in run.items()} for run in runs]
+    path.write_text(json.dumps({"commands": list(commands), "runs": records}, indent=1) + "\n")
+
+
+def read_saved(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The runs and commands of a ``runs.json`` that ``--save`` wrote."""
+    try:
+        saved = json.loads(path.read_text())
+        runs = [{**run, "dir": Path(run["dir"])} for run in saved["runs"]]
+        return runs, list(saved["commands"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a runs.json written by adda-report --save ({err!r}): "
+            "give a sweep folder or such a file"
+        ) from None
+
+
+def read_source(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """A sweep folder's runs and command, or a saved ``runs.json`` (given, or in a folder that
+    holds no run folders)."""
+    if root.is_file():
+        return read_saved(root)
+    runs = read_runs(root)
+    if not runs and (root / RUNS_FILE).is_file():
+        return read_saved(root / RUNS_FILE)
+    command = sweep_command(root)
+    return runs, [command] if command else []
+
+
 def sweep_command(root: Path) -> str | None:
     """The ``adda-train -m ...`` line that made the sweep, from Hydra's ``multirun.yaml``
     (launcher and sweeper choices included, the output folder left out)."""
@@ -461,7 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Summarise the runs of a sweep (or any folder of runs); several sweeps given "
         "are pooled into one table, so methods run at different times can be compared."
     )
-    parser.add_argument("dir", type=Path, nargs="+")
+    parser.add_argument(
+        "dir", type=Path, nargs="+", help=f"a sweep folder, or a {RUNS_FILE} an earlier --save wrote"
+    )
     parser.add_argument("--out", type=Path, help="also write the report here (e.g. docs/RESULTS.md)")
     parser.add_argument(
         "--section", help="which marked section of --out to replace (default: the unnamed one)"
@@ -469,26 +505,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--save",
         type=Path,
-        help="the folder for report.md and its plots (default: the sweep's own folder; with "
+        help=f"the folder for report.md, {RUNS_FILE} and the plots (default: the sweep's own folder; with "
         "several sweeps, none unless given, so no sweep's own report is overwritten)",
     )
     args = parser.parse_args(argv)
-    sweeps = [read_runs(root) for root in args.dir]
-    for root, sweep in zip(args.dir, sweeps, strict=True):
-        if not sweep:
-            print(f"error: no run folders (with .hydra/) under {root}", file=sys.stderr)
+    sweeps, commands = [], []
+    for root in args.dir:
+        try:
+            runs, made_by = read_source(root)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
             return 2
+        if not runs:
+            print(f"error: no run folders (with .hydra/) or {RUNS_FILE} under {root}", file=sys.stderr)
+            return 2
+        sweeps.append(runs)
+        commands += [c for c in made_by if c not in commands]
     runs = pooled(sweeps)
-    commands = [c for c in map(sweep_command, args.dir) if c]
     text = render(runs, commands)
     save = args.save or (args.dir[0] if len(args.dir) == 1 else None)
     written = []
     if save:
         save.mkdir(parents=True, exist_ok=True)
         (save / "report.md").write_text(text)
+        write_runs(save / RUNS_FILE, runs, commands)
         plot(runs, save / "report.png", " | ".join(commands) or " ".join(map(str, args.dir)))
         tsne = [save / "report_tsne.png"] if plot_tsne(runs, save / "report_tsne.png") else []
-        written += [save / "report.md", save / "report.png", *tsne]
+        written += [save / "report.md", save / RUNS_FILE, save / "report.png", *tsne]
     if args.out:
         write_section(args.out, text, args.section)
         written.append(args.out)

@@ -151,7 +151,39 @@ def test_several_sweeps_pool_into_one_table_and_keep_their_own_reports(tmp_path,
     assert (tmp_path / "pooled" / "report.md").read_text() == capsys.readouterr().out
     assert (tmp_path / "pooled" / "report.png").stat().st_size > 0
     assert main([str(first), str(tmp_path / "missing")]) == 2
-    assert f"no run folders (with .hydra/) under {tmp_path / 'missing'}" in capsys.readouterr().err
+    assert f"no run folders (with .hydra/) or runs.json under {tmp_path / 'missing'}" in capsys.readouterr().err
+
+
+def test_a_saved_report_pools_with_new_sweeps_after_its_run_folders_are_gone(tmp_path, capsys):
+    old, new = tmp_path / "old", tmp_path / "new"
+    for sweep, method, targets in [(old, "adda", [0.97, 0.96]), (new, "grl", [0.95, 0.93])]:
+        for seed, target in enumerate(targets):
+            metrics = {**done(target), "validators": {"im": 2.0 + target}}
+            fake_run(sweep, str(seed), ["experiment=seed64", f"method={method}", f"seed={seed}"], metrics)
+        (sweep / "multirun.yaml").write_text(
+            f"hydra:\n  overrides:\n    hydra: []\n    task: [method={method}, 'seed=0,1']\n"
+        )
+    assert main([str(old), str(new), "--save", str(tmp_path / "both")]) == 0
+    both = capsys.readouterr().out
+    assert main([str(old), "--save", str(tmp_path / "kept")]) == 0
+    capsys.readouterr()
+    saved = json.loads((tmp_path / "kept" / "runs.json").read_text())
+    assert saved["commands"] == ["adda-train -m method=adda seed=0,1"]
+    assert sorted(r["metrics"]["target_acc"] for r in saved["runs"]) == [0.96, 0.97]
+    for run in old.iterdir():  # the old sweep's folders are gone; its runs.json is not
+        if run.is_dir():
+            for f in sorted(run.rglob("*"), reverse=True):
+                f.unlink() if f.is_file() else f.rmdir()
+            run.rmdir()
+    assert main([str(tmp_path / "kept" / "runs.json"), str(new)]) == 0
+    assert capsys.readouterr().out == both  # the same table, commands and validator ranks
+    assert main([str(tmp_path / "kept"), str(new), str(tmp_path / "kept" / "runs.json")]) == 0
+    assert capsys.readouterr().out == both  # a folder holding only runs.json reads it; runs count once
+    (tmp_path / "bad.json").write_text('{"runs": 3}')
+    assert main([str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a runs.json written by adda-report --save" in err
+    assert err.count("\n") == 1
 
 
 def test_report_on_an_empty_folder_fails_clearly(tmp_path, capsys):
