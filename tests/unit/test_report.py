@@ -151,7 +151,8 @@ def test_several_sweeps_pool_into_one_table_and_keep_their_own_reports(tmp_path,
     assert (tmp_path / "pooled" / "report.md").read_text() == capsys.readouterr().out
     assert (tmp_path / "pooled" / "report.png").stat().st_size > 0
     assert main([str(first), str(tmp_path / "missing")]) == 2
-    assert f"no run folders (with .hydra/) or runs.json under {tmp_path / 'missing'}" in capsys.readouterr().err
+    missing = f"no run folders (with .hydra/) or runs.json under {tmp_path / 'missing'}"
+    assert missing in capsys.readouterr().err
 
 
 def test_a_saved_report_pools_with_new_sweeps_after_its_run_folders_are_gone(tmp_path, capsys):
