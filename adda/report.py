@@ -55,9 +55,10 @@ RUNS_FILE = "runs.json"
 
 
 def write_runs(path: Path, runs: list[dict[str, Any]], commands: Sequence[str]) -> None:
-    """``runs.json``: what the table was made from, without the run folders."""
-    records = [{k: str(v) if k == "dir" else v for k, v in run.items()} for run in runs]
-    path.write_text(json.dumps({"commands": list(commands), "runs": records}, indent=1) + "\n")
+    """``runs.json``: what the table was made from, without the run folders; one run a line, so
+    a committed one diffs run by run."""
+    records = ",\n".join(json.dumps({**run, "dir": str(run["dir"])}) for run in runs)
+    path.write_text(f'{{"commands": {json.dumps(list(commands))},\n"runs": [\n{records}\n]}}\n')
 
 
 def read_saved(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
