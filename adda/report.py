@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         commands += [c for c in made_by if c not in commands]
     runs = pooled(sweeps)
     text = render(runs, commands)
-    save = args.save or (args.dir[0] if len(args.dir) == 1 else None)
+    save = args.save or (args.dir[0] if len(args.dir) == 1 and args.dir[0].is_dir() else None)
     written = []
     if save:
         save.mkdir(parents=True, exist_ok=True)

@@ -176,6 +176,8 @@ def test_a_saved_report_pools_with_new_sweeps_after_its_run_folders_are_gone(tmp
             for f in sorted(run.rglob("*"), reverse=True):
                 f.unlink() if f.is_file() else f.rmdir()
             run.rmdir()
+    assert main([str(tmp_path / "kept" / "runs.json")]) == 0  # alone: printed, nothing written
+    assert "--save DIR" in capsys.readouterr().err
     assert main([str(tmp_path / "kept" / "runs.json"), str(new)]) == 0
     assert capsys.readouterr().out == both  # the same table, commands and validator ranks
     assert main([str(tmp_path / "kept"), str(new), str(tmp_path / "kept" / "runs.json")]) == 0
